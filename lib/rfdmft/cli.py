@@ -1,0 +1,159 @@
+"""Command line: ``python -m rfdmft simulate ...``.
+
+Bad input exits with status 2 and one line on standard error naming the parameter, its
+value and what is allowed. Numbers that cannot be trusted are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+import numpy as np
+
+from .model import Params, validate_times
+
+
+class UsageError(Exception):
+    """A user mistake on the command line: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):                     # argparse's own errors: one line, status 2
+        raise UsageError(message)
+
+
+def _integer(flag, minimum=1):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise UsageError(f"{flag} must be an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise UsageError(f"{flag} must be an integer >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _number(flag, allowed):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise UsageError(f"{flag} must be {allowed}, got {text!r}") from None
+        return value
+    return parse
+
+
+def _times(text):
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise UsageError("--times must be comma-separated non-negative numbers (inf allowed), "
+                         f"got {text!r}") from None
+    return values
+
+
+def _model_arguments(parser):
+    parser.add_argument("--alpha", required=True, type=_number("--alpha", "a number > 0"),
+                        help="spectral exponent: lambda_k ~ k^-(1+alpha)")
+    parser.add_argument("--N", required=True, type=_integer("--N"), help="modes of the model")
+    parser.add_argument("--M", type=_integer("--M"), help="modes of the target (default N)")
+    parser.add_argument("--P", required=True, type=_integer("--P"), help="training points")
+    parser.add_argument("--sigma2", default=0.0, type=_number("--sigma2", "a number >= 0"),
+                        help="label-noise variance (default 0)")
+    parser.add_argument("--gamma", default=0.0, type=_number("--gamma", "a number >= 0"),
+                        help="weight decay (default 0)")
+    parser.add_argument("--T", default=0.0, type=_number("--T", "a number >= 0"),
+                        help="Langevin temperature (default 0)")
+    parser.add_argument("--times", required=True, type=_times,
+                        help="comma-separated times; inf is the long-time limit")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m rfdmft",
+                     description="Generalisation error of random-feature regression with a "
+                                 "power-law kernel spectrum, trained by gradient flow, weight "
+                                 "decay or Langevin dynamics.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    simulate = commands.add_parser(
+        "simulate", help="exact finite-size simulation averaged over random designs",
+        description="Exact finite-size simulation: the error and its parts averaged over "
+                    "random designs, with the standard error.")
+    _model_arguments(simulate)
+    simulate.add_argument("--designs", default=20, type=_integer("--designs"),
+                          help="random designs to average (default 20)")
+    simulate.add_argument("--seed", default=0, type=_integer("--seed", 0), help="seed (default 0)")
+    simulate.add_argument("--method", default="exact", choices=["exact", "sde"],
+                          help="exact: closed-form averages per design; sde: sample paths")
+    return parser
+
+
+_FLAGS = {"P x N": "--P x --N", "t =": "--times", "alpha": "--alpha", "N": "--N", "M": "--M",
+          "P": "--P", "sigma2": "--sigma2", "gamma": "--gamma", "T": "--T", "t": "--times",
+          "designs": "--designs"}
+
+
+def _as_flag(message: str) -> str:
+    """Library messages name parameters (``N must ...``); on the command line name the flag."""
+    for name, flag in _FLAGS.items():
+        if message.startswith(name + " "):
+            return flag + message[len(name):]
+    return message
+
+
+def _run(args) -> dict:
+    from . import paths, simulation
+
+    try:
+        params = Params(alpha=args.alpha, N=args.N, M=args.M, P=args.P, sigma2=args.sigma2,
+                        gamma=args.gamma, T=args.T)
+        times = validate_times(args.times, params)
+        simulation.check_size(params, params.M if args.method == "sde" else params.N)
+    except ValueError as error:
+        raise UsageError(_as_flag(str(error))) from None
+    if args.method == "exact":
+        curve = simulation.simulate(params, times, designs=args.designs, seed=args.seed)
+    else:
+        curve = paths.simulate_paths(params, times, designs=args.designs, seed=args.seed)
+    result = curve.to_dict()
+    values = np.array([result[key] for key in ("error", "bias", "label_variance",
+                                                "thermal_variance")], dtype=float)
+    if not np.all(np.isfinite(values)):
+        raise RuntimeError("the simulation produced non-finite values; nothing is printed")
+    return result
+
+
+def _table(result: dict) -> str:
+    keys = ["error", "error_sem", "bias", "label_variance", "thermal_variance"]
+    keys = [key for key in keys if key in result]
+    rows = [["t"] + keys]
+    for j, t in enumerate(result["times"]):
+        rows.append([str(t) if t == "inf" else f"{t:g}"]
+                    + ["n/a" if result[k][j] is None else f"{result[k][j]:.6g}" for k in keys])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows)
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        result = _run(args)
+    except UsageError as error:
+        print(f"rfdmft: error: {error}", file=sys.stderr)
+        return 2
+    except (RuntimeError, np.linalg.LinAlgError, MemoryError) as error:
+        print(f"rfdmft: failed: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rfdmft: interrupted", file=sys.stderr)
+        return 130
+    print(json.dumps(result, allow_nan=False) if args.json else _table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

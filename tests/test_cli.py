@@ -94,3 +94,38 @@ def test_langevin_without_decay_keeps_finite_times_and_small_n():
     ok = run("simulate", "--alpha", "1", "--N", "10", "--P", "5", "--T", "0.5", "--times", "1,100",
              "--designs", "3", "--json")
     assert ok.returncode == 0, ok.stderr                     # finite times always exist
+
+
+THEORY = ["--alpha", "1", "--N", "500", "--P", "200", "--sigma2", "0.05", "--gamma", "0.01",
+          "--T", "0.005", "--M", "700", "--times", "0,0.3,3,30,300,inf", "--json"]
+
+
+@pytest.mark.parametrize("method", ["laplace", "time-domain"])
+def test_theory_json_agrees_with_simulation(method):
+    out = run("theory", *THEORY, "--method", method)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert set(data) == {"times", "error", "bias", "label_variance", "thermal_variance"}
+    assert data["times"] == [0.0, 0.3, 3.0, 30.0, 300.0, "inf"]
+    parts = np.array([data["bias"], data["label_variance"], data["thermal_variance"]])
+    np.testing.assert_allclose(parts.sum(axis=0), data["error"], rtol=1e-14)
+    assert data["error"][0] == pytest.approx(1.0, rel=1e-12)
+    sim = json.loads(run("simulate", *THEORY, "--designs", "40").stdout)
+    assert np.all(np.array(sim["error_sem"][1:]) < 0.003 * np.array(sim["error"][1:]))
+    np.testing.assert_allclose(data["error"], sim["error"], rtol=0.01)
+
+
+def test_theory_bad_input_and_help():
+    out = run("theory", "--alpha", "1", "--N", "5", "--P", "3", "--times", "1", "--method", "exact")
+    assert out.returncode == 2 and "--method" in out.stderr and len(out.stderr.splitlines()) == 1
+    out = run("theory", "--alpha", "-1", "--N", "5", "--P", "3", "--times", "1")
+    assert out.returncode == 2 and out.stderr.startswith("rfdmft: error: --alpha")
+    assert "--method" in run("theory", "--help").stdout
+
+
+def test_bench_runs_and_prints_every_ratio():
+    out = run("bench", "--quick")
+    assert out.returncode == 0, out.stderr
+    for needle in ("cores:", "Laplace theory, 200 times", "exact simulation (20 designs) / Laplace",
+                   "simulator per design / one SVD", "time-domain DMFT"):
+        assert needle in out.stdout, needle

@@ -1,4 +1,4 @@
-"""Command line: ``python -m rfdmft simulate ...``.
+"""Command line: ``python -m rfdmft simulate ...`` and ``python -m rfdmft theory ...``.
 
 Bad input exits with status 2 and one line on standard error naming the parameter, its
 value and what is allowed. Numbers that cannot be trusted are never printed.
@@ -89,6 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", default=0, type=_integer("--seed", 0), help="seed (default 0)")
     simulate.add_argument("--method", default="exact", choices=["exact", "sde"],
                           help="exact: closed-form averages per design; sde: sample paths")
+    theory = commands.add_parser(
+        "theory", help="dynamical mean-field theory (typical case, large N and P)",
+        description="Dynamical mean-field theory: the error and its parts for the typical "
+                    "design, from the Laplace-domain or the time-domain solver.")
+    _model_arguments(theory)
+    theory.add_argument("--method", default="laplace", choices=["laplace", "time-domain"],
+                        help="laplace: contour inversion of the response (default); "
+                             "time-domain: two-time DMFT on a time grid")
+    bench = commands.add_parser(
+        "bench", help="benchmarks: speed ratios measured side by side in one run",
+        description="Measure the library's speed ratios side by side and print them.")
+    bench.add_argument("--quick", action="store_true",
+                       help="smaller problems (a smoke test; the targets refer to the full run)")
     return parser
 
 
@@ -106,19 +119,25 @@ def _as_flag(message: str) -> str:
 
 
 def _run(args) -> dict:
-    from . import paths, simulation
+    from . import dmft, laplace, paths, simulation
 
     try:
         params = Params(alpha=args.alpha, N=args.N, M=args.M, P=args.P, sigma2=args.sigma2,
                         gamma=args.gamma, T=args.T)
         times = validate_times(args.times, params)
-        simulation.check_size(params, params.M if args.method == "sde" else params.N)
+        if args.command == "simulate":
+            simulation.check_size(params, params.M if args.method == "sde" else params.N)
     except ValueError as error:
         raise UsageError(_as_flag(str(error))) from None
-    if args.method == "exact":
-        curve = simulation.simulate(params, times, designs=args.designs, seed=args.seed)
-    else:
-        curve = paths.simulate_paths(params, times, designs=args.designs, seed=args.seed)
+    run = {
+        ("simulate", "exact"): lambda: simulation.simulate(params, times, designs=args.designs,
+                                                           seed=args.seed),
+        ("simulate", "sde"): lambda: paths.simulate_paths(params, times, designs=args.designs,
+                                                          seed=args.seed),
+        ("theory", "laplace"): lambda: laplace.theory_laplace(params, times),
+        ("theory", "time-domain"): lambda: dmft.theory_time_domain(params, times),
+    }[args.command, args.method]
+    curve = run()
     result = curve.to_dict()
     values = np.array([result[key] for key in ("error", "bias", "label_variance",
                                                 "thermal_variance")], dtype=float)
@@ -141,6 +160,10 @@ def _table(result: dict) -> str:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "bench":
+            from .bench import run
+            run(quick=args.quick)
+            return 0
         result = _run(args)
     except UsageError as error:
         print(f"rfdmft: error: {error}", file=sys.stderr)

@@ -1,0 +1,753 @@
+"""Time-domain dynamical mean-field theory (DMFT) of the training dynamics.
+
+The equations (model.md, section 4) with ``v_k = w_k - wbar_k`` and ``a_k = lambda_k P``:
+
+* mode ``k``: ``dv_k/dt = -gamma (v_k + wbar_k) - a_k (R_D * v_k)(t) + eta_k(t) + sqrt(2T) xi_k(t)``,
+  ``v_k(0) = -wbar_k``, ``E[wbar_k^2] = p_k``, ``<eta_k(t) eta_k(s)> = a_k C_D(t, s)``;
+* ``R_v(t) = sum_k lambda_k G_k(t)``, ``R_D = (1 + R_v)^-1``, ``C_D = R_D (C_v + sigma2 + tail) R_D^T``,
+  ``C_v(t, s) = sum_k lambda_k <v_k(t) v_k(s)>``, ``E_g(t) = C_v(t, t) + tail``.
+
+How they are solved
+-------------------
+*Responses* (one time, ``G_k(t, s) = G_k(t - s)``). Write ``R_D = delta - u`` (``u >= 0`` is the
+resolvent kernel of ``R_v``: ``u = R_v - R_v * u``). Then
+``G_k' = -(gamma + a_k) G_k + a_k m_k``, ``m_k = u * G_k``, ``G_k(0) = 1``. All ``N`` modes and ``u``
+are marched together on the lag grid: each step is an exponential integrator (the stiff decay
+``exp(-(gamma + a_k) dt)`` is exact, ``m_k`` is linear across the step), the convolutions use the
+trapezoidal rule on the product; on the geometric part the integral is split at ``t/2`` so that
+the fast factor is always sampled near lag 0 (where the grid is fine) and the slow factor is
+interpolated at lags ``>= t/2`` (cubic Lagrange; linear inside the newest interval, whose
+positive weights keep the marching recursion stable). The unknowns at a new node enter
+linearly, so every step is solved exactly (one scalar linear equation couples the modes).
+
+*Correlations* (two times). ``v_k = -wbar_k B_k + G_k * eta_k``, ``B_k = G_k + gamma int_0^t G_k``.
+Because ``G_k`` and ``R_D`` commute (both are convolutions), with ``Gh_k = R_D * G_k = G_k - m_k``
+the closure becomes one linear equation for the two-time ``C_v``:
+``C_v = F + sum_k c_k Gh_k (C_v) Gh_k^T``, ``c_k = lambda_k a_k``, with the sources
+``F_teacher(t, s) = sum_k lambda_k p_k B_k(t) B_k(s)`` and
+``F_label(t, s) = (sigma2 + tail) sum_k c_k Gh1_k(t) Gh1_k(s)`` (``Gh1_k = int_0^t Gh_k``), computed
+exactly from one-time functions. The mode sum of the feedback is compressed by a weighted SVD
+of ``sqrt(c_k) Gh_k(tau)`` (rank ``r``, typically 10-40, relative cut ``svd_tol``) into kernels
+``psi_m`` whose convolution operators on the time grid are built by product integration
+(``C`` piecewise linear in each time, the kernel integrated on sub-pieces cut at the lag nodes
+with 3-point Gauss). The operators are causal (lower triangular), so the linear equation is
+solved by marching over the first time (each row a triangular system; about ``r n^3``
+operations); the self-consistency residual ``max|C_v - F - feedback(C_v)| / max|F|`` is then
+checked against ``tol`` (default ``1e-9``; GMRES refinement if it is missed, ``RuntimeError`` if
+it is still missed). ``C_D = R_D (C_v + sigma2 + tail) R_D^T`` is implied.
+The teacher part and the label part are solved separately: their diagonals are the bias and the
+label-noise variance (same definitions as the simulator).
+
+*Thermal part*. Langevin noise is white, so the thermal correlation is a function of lags; the
+mode process obeys the fluctuation-dissipation relation of this linear dynamics with symmetric
+drift: ``C_v^thermal(t, s) = T int_{|t-s|}^{t+s} R_v``, so the thermal variance is
+``T int_0^{2t} R_v(tau) dtau`` (exact given the response; no two-time solve is needed).
+
+Grid and error estimate
+-----------------------
+Uniform step ``h0 = 0.1 / (resolution (gamma + P lambda_1))`` up to ``tau_u = h0 / delta``, then
+geometric with ratio ``1 + delta`` (``delta = 0.12 / resolution``, about 20 resolution points per
+decade) up to ``2 t_max``. The scheme is second order in ``(h0, delta)``; by default it runs at
+two resolutions (``resolution`` and ``2 resolution``) and returns the Richardson extrapolation
+``(4 fine - coarse) / 3``. The error estimate ``TimeDomainSolution.error_estimate =
+|fine - coarse|`` is conservative (about three times the error of the finer grid's result; the
+extrapolated result is typically 3-30 times better). If it exceeds ``grid_tol`` (default 1%)
+of the error at a requested time, the resolution is doubled, up to ``max_resolution``, else
+``RuntimeError``. Results at the requested times are local cubic interpolations of grid values.
+
+Accuracy is lowest where the renormalised ridge makes ``q = R_D(z -> 0) = gamma / kappa`` small
+(weak weight decay with ``N > P`` at ``t >> 1/gamma``; gradient flow with ``N > P`` at very late
+times): the memory term then nearly cancels the direct decay ``a_k G_k`` and quadrature errors
+are amplified by about ``1 / q``. The error estimate sees this and refines the grid.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+from scipy.sparse.linalg import LinearOperator, gmres
+
+from .model import ErrorCurve, Params, validate_times
+
+__all__ = ["theory_time_domain", "solve_time_domain", "TimeDomainSolution", "time_grid",
+           "responses"]
+
+
+# --------------------------------------------------------------------------------------------
+# grid and interpolation
+# --------------------------------------------------------------------------------------------
+
+def time_grid(rate_max: float, t_end: float, resolution: float = 1.0) -> np.ndarray:
+    """Nodes ``0, h0, 2 h0, ..`` up to ``h0 / delta``, then geometric (ratio ``1 + delta``) to ``t_end``.
+
+    ``h0 = 0.1 / (resolution rate_max)``, ``delta = 0.12 / resolution``.
+    """
+    if not (resolution > 0 and math.isfinite(resolution)):
+        raise ValueError(f"resolution must be a finite number > 0, got {resolution!r}")
+    delta = 0.12 / resolution
+    h0 = 0.1 / (resolution * max(rate_max, 1e-300))
+    J = int(math.ceil(1.0 / delta))
+    uniform = h0 * np.arange(J + 1)
+    tau_u = uniform[-1]
+    if t_end <= tau_u:
+        m = int(math.ceil(t_end / h0))
+        return h0 * np.arange(max(m, 4) + 1)
+    count = int(math.ceil(math.log(t_end / tau_u) / math.log1p(delta)))
+    geometric = tau_u * (1.0 + delta) ** np.arange(1, count + 1)
+    return np.concatenate([uniform, geometric])
+
+
+@njit(cache=True)
+def _stencil(grid, x, nmax):
+    """Cubic Lagrange stencil for the value at ``x`` from nodes ``0..nmax``: (first index, 4 weights).
+
+    With fewer than 4 nodes available the remaining weights are zero.
+    """
+    # interval q with grid[q] <= x <= grid[q+1], q+1 <= nmax
+    lo, hi = 0, nmax
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if grid[mid] <= x:
+            lo = mid
+        else:
+            hi = mid
+    q = lo
+    first = q - 1
+    if first + 3 > nmax:
+        first = nmax - 3
+    if first < 0:
+        first = 0
+    w = np.zeros(4)
+    npts = min(4, nmax - first + 1)
+    for a in range(npts):
+        xa = grid[first + a]
+        v = 1.0
+        for b in range(npts):
+            if b != a:
+                v *= (x - grid[first + b]) / (xa - grid[first + b])
+        w[a] = v
+    return first, w
+
+
+@njit(cache=True)
+def _linear_stencil(grid, x, nmax):
+    """Linear interpolation stencil (first index, 4 weights of which 2 used) from nodes ``0..nmax``.
+
+    Positive weights: used where the stencil touches the node being solved for, so that the
+    marching recursion stays stable (cubic weights of alternating sign are not).
+    """
+    lo, hi = 0, nmax
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if grid[mid] <= x:
+            lo = mid
+        else:
+            hi = mid
+    w = np.zeros(4)
+    if hi == lo:
+        w[0] = 1.0
+        return lo, w
+    th = (x - grid[lo]) / (grid[hi] - grid[lo])
+    w[0] = 1.0 - th
+    w[1] = th
+    return lo, w
+
+
+@njit(cache=True)
+def _phi_weights(z):
+    """``phi1(z) = (1 - e^-z) / z`` and ``psi(z) = (1 - e^-z - z e^-z) / z^2`` (series near 0)."""
+    if z < 0.5:
+        phi1 = 0.0
+        psi = 0.0
+        term = 1.0  # (-z)^j / j!
+        for j in range(14):
+            phi1 += term / (j + 1)
+            psi += term / (j + 2)
+            term *= -z / (j + 1)
+        return phi1, psi
+    e = math.exp(-z)
+    return (1.0 - e) / z, (1.0 - e - z * e) / (z * z)
+
+
+# --------------------------------------------------------------------------------------------
+# responses
+# --------------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def _responses(grid, a, lam, gamma, J):
+    """March ``G_k``, ``m_k = u * G_k`` and ``u`` (``R_D = delta - u``) on ``grid``.
+
+    ``J``: last index of the uniform part. Returns ``G (N x n)``, ``m (N x n)``, ``u (n)``, ``Rv (n)``.
+    """
+    N = a.size
+    n = grid.size
+    G = np.zeros((N, n))
+    m = np.zeros((N, n))
+    u = np.zeros(n)
+    Rv = np.zeros(n)
+    for k in range(N):
+        G[k, 0] = 1.0
+    Rv[0] = lam.sum()
+    u[0] = Rv[0]
+    maxs = 4 * n + 8
+    # per-step quadrature description: nodes s with weight w; small-s value from a stencil
+    ws = np.zeros(maxs)
+    sfirst = np.zeros(maxs, dtype=np.int64)
+    sw = np.zeros((maxs, 4))
+    lfirst = np.zeros(maxs, dtype=np.int64)
+    lw = np.zeros((maxs, 4))
+    P = np.zeros(N)
+    Q = np.zeros(N)
+    Mk = np.zeros(N)
+    Ak = np.zeros(N)
+    Bk = np.zeros(N)
+    for i in range(1, n):
+        ti = grid[i]
+        dt = ti - grid[i - 1]
+        # ---- quadrature nodes for I(f, g)(t_i) = sum_s w_s [f(t_i - s) g(s) + (swap, geometric only)]
+        if i <= J:
+            # plain trapezoid on the uniform nodes: sum_j w_j f_{i-j} g_j
+            cnt = i + 1
+            for j in range(cnt):
+                ws[j] = dt if (j > 0 and j < i) else 0.5 * dt
+                sfirst[j] = j
+                sw[j, 0] = 1.0
+                sw[j, 1] = 0.0
+                sw[j, 2] = 0.0
+                sw[j, 3] = 0.0
+                lfirst[j] = i - j
+                lw[j, 0] = 1.0
+                lw[j, 1] = 0.0
+                lw[j, 2] = 0.0
+                lw[j, 3] = 0.0
+            split = False
+        else:
+            h = 0.5 * ti
+            cnt = 0
+            j = 0
+            while grid[j] < h:
+                cnt += 1
+                j += 1
+            # nodes 0..cnt-1 then the point h
+            for j in range(cnt + 1):
+                s = grid[j] if j < cnt else h
+                if j == 0:
+                    ws[j] = 0.5 * (grid[1] - grid[0]) if cnt > 1 else 0.5 * (h - grid[0])
+                elif j < cnt:
+                    right = grid[j + 1] if j + 1 < cnt else h
+                    ws[j] = 0.5 * (right - grid[j - 1])
+                else:
+                    ws[j] = 0.5 * (h - grid[cnt - 1])
+                if j < cnt:
+                    sfirst[j] = j
+                    sw[j, 0] = 1.0
+                    sw[j, 1] = 0.0
+                    sw[j, 2] = 0.0
+                    sw[j, 3] = 0.0
+                else:
+                    f0, w0 = _stencil(grid, s, i - 1)
+                    sfirst[j] = f0
+                    for c in range(4):
+                        sw[j, c] = w0[c]
+                if ti - s > grid[i - 1]:
+                    f1, w1 = _linear_stencil(grid, ti - s, i)
+                else:
+                    f1, w1 = _stencil(grid, ti - s, i - 1)
+                lfirst[j] = f1
+                for c in range(4):
+                    lw[j, c] = w1[c]
+            cnt += 1
+            split = True
+        # ---- u-side quantities (mode independent)
+        # for each node: u at small s, u at lag (known part, coefficient of u_i), Rv likewise
+        # I(Rv, u) = sum w [Rv(t-s) u(s) + u(t-s) Rv(s)]  (uniform: only the first product)
+        I0 = 0.0
+        c1 = 0.0  # coefficient of Rv_i
+        c2 = 0.0  # coefficient of u_i
+        us_arr = np.zeros(cnt)
+        ulk_arr = np.zeros(cnt)
+        coef_arr = np.zeros(cnt)
+        for j in range(cnt):
+            us = 0.0
+            Rs = 0.0
+            for c in range(4):
+                idx = sfirst[j] + c
+                wc = sw[j, c]
+                if wc != 0.0:
+                    us += wc * u[idx]
+                    Rs += wc * Rv[idx]
+            ulk = 0.0
+            Rlk = 0.0
+            coef = 0.0
+            for c in range(4):
+                idx = lfirst[j] + c
+                wc = lw[j, c]
+                if wc != 0.0:
+                    if idx == i:
+                        coef += wc
+                    else:
+                        ulk += wc * u[idx]
+                        Rlk += wc * Rv[idx]
+            us_arr[j] = us
+            ulk_arr[j] = ulk
+            coef_arr[j] = coef
+            w = ws[j]
+            if split:
+                I0 += w * (Rlk * us + ulk * Rs)
+                c1 += w * coef * us
+                c2 += w * coef * Rs
+            else:
+                # uniform trapezoid: f = Rv at lag, g = u at s; node s=t_i has g = u_i unknown
+                if sfirst[j] == i:
+                    c2 += w * Rlk  # Rv(0) * u_i   (lag 0 is a known node)
+                elif coef != 0.0:
+                    c1 += w * coef * us
+                else:
+                    I0 += w * Rlk * us
+        # ---- modes: G_i = P_k + Q_k u_i
+        Pt = 0.0
+        Qt = 0.0
+        for k in range(N):
+            M0 = 0.0
+            alpha = 0.0
+            beta = 0.0
+            for j in range(cnt):
+                Gs = 0.0
+                for c in range(4):
+                    wc = sw[j, c]
+                    if wc != 0.0:
+                        idx = sfirst[j] + c
+                        if idx != i:
+                            Gs += wc * G[k, idx]
+                Glk = 0.0
+                for c in range(4):
+                    wc = lw[j, c]
+                    if wc != 0.0:
+                        idx = lfirst[j] + c
+                        if idx != i:
+                            Glk += wc * G[k, idx]
+                w = ws[j]
+                coef = coef_arr[j]
+                if split:
+                    # m = sum w [u(t-s) G(s) + G(t-s) u(s)]
+                    M0 += w * (ulk_arr[j] * Gs + Glk * us_arr[j])
+                    alpha += w * coef * Gs
+                    beta += w * coef * us_arr[j]
+                else:
+                    # m = sum w u(t-s) G(s)
+                    if sfirst[j] == i:
+                        beta += w * ulk_arr[j]  # u(0) * G_i
+                    elif coef != 0.0:
+                        alpha += w * coef * Gs
+                    else:
+                        M0 += w * ulk_arr[j] * Gs
+            ck = gamma + a[k]
+            phi1, psi = _phi_weights(ck * dt)
+            E = math.exp(-ck * dt)
+            w0 = dt * psi
+            w1 = dt * (phi1 - psi)
+            denom = 1.0 - a[k] * w1 * beta
+            P[k] = (E * G[k, i - 1] + a[k] * w0 * m[k, i - 1] + a[k] * w1 * M0) / denom
+            Q[k] = a[k] * w1 * alpha / denom
+            Pt += lam[k] * P[k]
+            Qt += lam[k] * Q[k]
+            Mk[k] = M0
+            Ak[k] = alpha
+            Bk[k] = beta
+        ui = ((1.0 - c1) * Pt - I0) / (1.0 + c2 - (1.0 - c1) * Qt)
+        u[i] = ui
+        Rsum = 0.0
+        for k in range(N):
+            Gi = P[k] + Q[k] * ui
+            G[k, i] = Gi
+            m[k, i] = Mk[k] + Ak[k] * ui + Bk[k] * Gi
+            Rsum += lam[k] * Gi
+        Rv[i] = Rsum
+    return G, m, u, Rv
+
+
+def _trapezoid_cumulative(grid: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Cumulative trapezoidal integral along the last axis (value 0 at the first node)."""
+    d = np.diff(grid)
+    out = np.zeros_like(f)
+    out[..., 1:] = np.cumsum(0.5 * d * (f[..., 1:] + f[..., :-1]), axis=-1)
+    return out
+
+
+def responses(params: Params, grid: np.ndarray):
+    """Mode responses ``G_k(tau)``, ``Gh_k = (R_D * G_k)(tau)``, resolvent ``u`` and ``R_v`` on ``grid``."""
+    lam = params.eigenvalues[: params.N]
+    a = lam * params.P
+    J = int(np.searchsorted(np.diff(grid), np.diff(grid)[0] * (1 + 1e-6), side="right"))
+    G, m, u, Rv = _responses(np.asarray(grid, dtype=float), a, lam, float(params.gamma), J)
+    return G, G - m, u, Rv
+
+
+# --------------------------------------------------------------------------------------------
+# two-time operators
+# --------------------------------------------------------------------------------------------
+
+_GAUSS_X = np.array([-math.sqrt(0.6), 0.0, math.sqrt(0.6)])
+_GAUSS_W = np.array([5.0 / 9.0, 8.0 / 9.0, 5.0 / 9.0])
+
+
+@njit(cache=True)
+def _conv_operators(grid, kernels, gx, gw):
+    """``Op[m, i, j] = int_0^{t_i} psi_m(t_i - s) phi_j(s) ds`` with hat functions ``phi_j`` on ``grid``.
+
+    ``[0, t_i]`` is cut at the grid nodes and at the points ``t_i - tau_q``; on each piece 3-point
+    Gauss with the kernels interpolated (cubic Lagrange) at the lag.
+    """
+    r, n = kernels.shape
+    ops = np.zeros((r, n, n))
+    for i in range(1, n):
+        ti = grid[i]
+        # merge breakpoints: s-nodes grid[0..i] ascending, lag-points ti - grid[q] for q = i..0
+        a_idx = 0     # next s node
+        q = i         # next lag node (s = ti - grid[q]) ascending in s as q decreases
+        prev = 0.0
+        a_idx = 1
+        q = i - 1
+        while True:
+            s_node = grid[a_idx] if a_idx <= i else 1e308
+            s_lag = ti - grid[q] if q >= 0 else 1e308
+            nxt = s_node if s_node <= s_lag else s_lag
+            if nxt >= 1e308:
+                break
+            if nxt - prev > 1e-14 * ti:
+                # piece [prev, nxt] inside absolute interval [grid[j], grid[j+1]]
+                mid = 0.5 * (prev + nxt)
+                # interval j: grid[j] <= mid < grid[j+1]
+                lo, hi = 0, i
+                while hi - lo > 1:
+                    mm = (lo + hi) // 2
+                    if grid[mm] <= mid:
+                        lo = mm
+                    else:
+                        hi = mm
+                j = lo
+                hl = grid[j + 1] - grid[j]
+                half = 0.5 * (nxt - prev)
+                for g in range(3):
+                    s = mid + half * gx[g]
+                    wq = half * gw[g]
+                    first, w4 = _stencil(grid, ti - s, i)
+                    hr = (s - grid[j]) / hl
+                    for mk in range(r):
+                        val = 0.0
+                        for c in range(4):
+                            val += w4[c] * kernels[mk, first + c]
+                        ops[mk, i, j] += wq * val * (1.0 - hr)
+                        ops[mk, i, j + 1] += wq * val * hr
+            prev = nxt
+            if s_node <= s_lag:
+                a_idx += 1
+                if s_lag == s_node:
+                    q -= 1
+            else:
+                q -= 1
+    return ops
+
+
+def _compress(grid: np.ndarray, Gh: np.ndarray, c: np.ndarray, svd_tol: float):
+    """Kernels ``psi_m`` with ``sum_k c_k Gh_k(x) Gh_k(y) ~= sum_m psi_m(x) psi_m(y)``."""
+    d = np.diff(grid)
+    wq = np.zeros(grid.size)
+    wq[:-1] += 0.5 * d
+    wq[1:] += 0.5 * d
+    sq = np.sqrt(wq)
+    A = (np.sqrt(c)[:, None] * Gh) * sq[None, :]
+    _, s, vt = np.linalg.svd(A, full_matrices=False)
+    keep = int(np.sum(s > svd_tol * s[0])) if s[0] > 0 else 0
+    keep = max(keep, 1)
+    psi = (s[:keep, None] * vt[:keep]) / sq[None, :]
+    return psi, float(s[keep] / s[0]) if keep < s.size else 0.0
+
+
+class _Feedback:
+    """The linear map ``C -> sum_m Op_m C Op_m^T`` (two big matrix products)."""
+
+    def __init__(self, ops: np.ndarray):
+        self.r, self.n, _ = ops.shape
+        self.stack = ops.reshape(self.r * self.n, self.n)              # rows (m, i)
+        self.wide = np.ascontiguousarray(ops.transpose(1, 0, 2).reshape(self.n, self.r * self.n))
+
+    def __call__(self, C: np.ndarray) -> np.ndarray:
+        n, r = self.n, self.r
+        Z = (self.stack @ C).reshape(r, n, n)                          # Op_m C
+        Zw = np.ascontiguousarray(Z.transpose(1, 0, 2).reshape(n, r * n))  # (i, (m, b))
+        return Zw @ self.wide.T                                        # sum_m Op_m C Op_m^T
+
+
+@njit(cache=True, fastmath=True)
+def _march_two_time(ops, F):
+    """Solve ``C = F + sum_m Op_m C Op_m^T`` (``Op_m`` lower triangular, ``F`` symmetric) exactly.
+
+    Causal marching over rows: row ``i`` of ``C`` depends on rows ``< i`` and on itself through a
+    triangular system; ``Y[m, j, a] = sum_{b <= j} Op_m[j, b] C[b, a]`` (``= (Op_m C)[j, a]``
+    restricted to the rows known so far) is kept up to date. About ``r n^3`` operations.
+    """
+    r, n, _ = ops.shape
+    C = np.zeros((n, n))
+    Y = np.zeros((r, n, n))      # Y[m, j, a] = sum_{b<=j} Op[m, j, b] C[a, b]   (C symmetric)
+    acc = np.zeros(n)
+    part = np.zeros(r)
+    for i in range(n):
+        # known part of rows j < i:  F[i, j] + sum_m sum_{a < i} Op[m, i, a] Y[m, j, a]
+        for j in range(i):
+            acc[j] = F[i, j]
+        for m in range(r):
+            orow = ops[m, i]
+            Ym = Y[m]
+            for j in range(i):
+                Yj = Ym[j]
+                sm = 0.0
+                for a in range(i):
+                    sm += orow[a] * Yj[a]
+                acc[j] += sm
+        # triangular solve for C[i, j], j < i (self-coupling through a = i)
+        Ci = C[i]
+        for j in range(i):
+            num = acc[j]
+            den = 1.0
+            for m in range(r):
+                oj = ops[m, j]
+                sm = 0.0
+                for b in range(j):
+                    sm += Ci[b] * oj[b]
+                part[m] = sm
+                d = ops[m, i, i]
+                num += d * sm
+                den -= d * oj[j]
+            cij = num / den
+            Ci[j] = cij
+            C[j, i] = cij
+            for m in range(r):
+                Y[m, j, i] = part[m] + cij * ops[m, j, j]
+        # row i of Y for the earlier columns: Y[m, i, a] = sum_{b <= i} Op[m, i, b] C[a, b]
+        for m in range(r):
+            orow = ops[m, i]
+            Yi = Y[m, i]
+            for a in range(i):
+                Ca = C[a]
+                sm = 0.0
+                for b in range(i + 1):
+                    sm += orow[b] * Ca[b]
+                Yi[a] = sm
+        # diagonal
+        num = F[i, i]
+        den = 1.0
+        for m in range(r):
+            orow = ops[m, i]
+            d = orow[i]
+            Yi = Y[m, i]
+            sm2 = 0.0
+            for a in range(i):
+                sm2 += orow[a] * Yi[a]
+            sm = 0.0
+            for b in range(i):
+                sm += Ci[b] * orow[b]
+            part[m] = sm
+            num += sm2 + d * sm
+            den -= d * d
+        cii = num / den
+        Ci[i] = cii
+        for m in range(r):
+            Y[m, i, i] = part[m] + cii * ops[m, i, i]
+    return C
+
+
+def _solve_two_time(ops: np.ndarray, feedback: "_Feedback", F: np.ndarray, tol: float):
+    """Solve ``C = F + feedback(C)``: causal marching, residual checked, GMRES refinement if needed.
+
+    Returns ``C`` and the relative residual ``max|C - F - feedback(C)| / max|F|``.
+    """
+    n = F.shape[0]
+    scale = np.abs(F).max()
+    if scale == 0.0:
+        return np.zeros_like(F), 0.0
+    C = _march_two_time(ops, F / scale)
+    residual = np.abs(C - F / scale - feedback(C)).max()
+    if not residual <= tol:
+        def matvec(x):
+            X = x.reshape(n, n)
+            return (X - feedback(X)).ravel()
+
+        op = LinearOperator((n * n, n * n), matvec=matvec, dtype=float)
+        x, _ = gmres(op, (F / scale).ravel(), x0=C.ravel(), rtol=0.1 * tol, atol=0.0,
+                     restart=40, maxiter=5)
+        C = x.reshape(n, n)
+        residual = np.abs(C - F / scale - feedback(C)).max()
+    return C * scale, float(residual)
+
+
+# --------------------------------------------------------------------------------------------
+# the solver
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TimeDomainSolution:
+    """Result of :func:`solve_time_domain`.
+
+    ``curve``: the (extrapolated) error curve; ``error_estimate``: conservative estimate of the
+    absolute grid error of ``curve.error``, ``|fine - coarse|`` (``None`` with one grid);
+    ``coarse``/``fine``: the curves at the two resolutions; ``grid_points`` per resolution;
+    ``rank`` of the compressed feedback; ``residual`` the largest relative residual of the
+    two-time solves.
+    """
+
+    curve: ErrorCurve
+    error_estimate: np.ndarray | None
+    coarse: ErrorCurve | None
+    fine: ErrorCurve
+    grid_points: tuple
+    rank: int
+    residual: float
+
+
+def _interp(grid: np.ndarray, values: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Values at times ``t`` by local cubic Lagrange interpolation on the grid nodes."""
+    out = np.empty(t.size)
+    n = grid.size
+    for idx, x in enumerate(t):
+        if x == 0.0:
+            out[idx] = values[0]
+            continue
+        first, w = _stencil(grid, float(x), n - 1)
+        out[idx] = float(np.dot(w, values[first:first + 4]))
+    return out
+
+
+def _solve_on_grid(params: Params, grid: np.ndarray, tol: float, svd_tol: float):
+    lam = params.eigenvalues[: params.N]
+    p = params.powers[: params.N]
+    tail = params.tail
+    G, Gh, u, Rv = responses(params, grid)
+    if not (np.all(np.isfinite(G)) and np.all(np.isfinite(u))):
+        raise RuntimeError("time-domain DMFT: the response functions are not finite")
+    c = lam * lam * params.P
+    G1 = _trapezoid_cumulative(grid, G)
+    B = G + params.gamma * G1
+    Gh1 = _trapezoid_cumulative(grid, Gh)
+
+    psi, cut = _compress(grid, Gh, c, svd_tol)
+    ops = _conv_operators(grid, psi, _GAUSS_X, _GAUSS_W)
+    feedback = _Feedback(ops)
+
+    F_teacher = (B.T * (lam * p)) @ B
+    C_teacher, res1 = _solve_two_time(ops, feedback, F_teacher, tol)
+    noise = params.sigma2 + tail
+    if noise > 0:
+        F_label = noise * ((Gh1.T * c) @ Gh1)
+        C_label, res2 = _solve_two_time(ops, feedback, F_label, tol)
+    else:
+        C_label, res2 = np.zeros_like(F_teacher), 0.0
+    residual = max(res1, res2)
+    if not residual <= tol:
+        raise RuntimeError(
+            f"time-domain DMFT: the two-time self-consistency did not reach the tolerance "
+            f"{tol:g} (relative residual {residual:.3g})")
+    bias = np.diag(C_teacher) + tail
+    label = np.diag(C_label)
+    R1 = _trapezoid_cumulative(grid, Rv)
+    return bias, label, R1, psi.shape[0], residual
+
+
+def _curve_at(params: Params, grid, parts, t: np.ndarray) -> ErrorCurve:
+    bias, label, R1, _, _ = parts
+    b = _interp(grid, bias, t)
+    lv = _interp(grid, label, t)
+    if params.T > 0:
+        th = params.T * _interp(grid, R1, 2.0 * t)
+    else:
+        th = np.zeros(t.size)
+    b[t == 0] = bias[0]
+    lv[t == 0] = 0.0
+    th[t == 0] = 0.0
+    return ErrorCurve(times=t, bias=b, label_variance=lv, thermal_variance=th)
+
+
+def solve_time_domain(params: Params, times, resolution: float = 1.0, richardson: bool = True,
+                      tol: float = 1e-9, grid_tol: float | None = 1e-2,
+                      max_resolution: float = 4.0, svd_tol: float = 1e-7) -> TimeDomainSolution:
+    """Solve the DMFT equations in the time domain; see the module docstring for the method.
+
+    ``times`` finite and ``>= 0`` (use an equilibrium solver for ``t = inf``). ``resolution``
+    scales the grid density (about ``20 resolution`` points per decade); with ``richardson`` the
+    solution is also computed at ``2 resolution`` and extrapolated, and while the error estimate
+    exceeds ``grid_tol`` times the error at some requested time the resolution is doubled (up to
+    ``max_resolution``; ``RuntimeError`` if the target is still missed; ``grid_tol=None``
+    disables the check). ``tol``: relative residual required of the two-time self-consistency;
+    ``svd_tol``: relative singular-value cut of the mode-sum compression.
+    """
+    t = validate_times(times, params)
+    if np.isinf(t).any():
+        raise ValueError("theory_time_domain needs finite times; t = inf is the equilibrium "
+                         "(kernel ridge regression / posterior) limit, not a time-domain result")
+    if not (tol > 0):
+        raise ValueError(f"tol must be > 0, got {tol!r}")
+    if grid_tol is not None and not grid_tol > 0:
+        raise ValueError(f"grid_tol must be > 0 or None, got {grid_tol!r}")
+    lam = params.eigenvalues[: params.N]
+    rate_max = params.gamma + params.P * lam[0]
+    t_end = max(2.0 * float(t.max()), 10.0 / rate_max) * 1.02
+
+    def run(res):
+        grid = time_grid(rate_max, t_end, res)
+        parts = _solve_on_grid(params, grid, tol, svd_tol)
+        return _curve_at(params, grid, parts, t), grid.size, parts[3], parts[4]
+
+    coarse = run(resolution)
+    if not richardson:
+        c = coarse[0]
+        return TimeDomainSolution(c, None, None, c, (coarse[1],), coarse[2], coarse[3])
+    res = resolution
+    while True:
+        fine = run(2.0 * res)
+        cc, fc = coarse[0], fine[0]
+
+        def extrap(name):
+            return (4.0 * getattr(fc, name) - getattr(cc, name)) / 3.0
+
+        curve = ErrorCurve(times=t, bias=extrap("bias"), label_variance=extrap("label_variance"),
+                           thermal_variance=extrap("thermal_variance"))
+        estimate = np.abs(fc.error - cc.error)
+        solution = TimeDomainSolution(curve, estimate, cc, fc, (coarse[1], fine[1]),
+                                      max(coarse[2], fine[2]), max(coarse[3], fine[3]))
+        if grid_tol is None or np.all(estimate <= grid_tol * np.abs(curve.error)):
+            return solution
+        if 4.0 * res > max_resolution:
+            worst = float(np.max(estimate / np.abs(curve.error)))
+            raise RuntimeError(
+                f"time-domain DMFT: the grid error estimate ({worst:.2g} relative) is above "
+                f"grid_tol = {grid_tol:g} at resolution {2 * res:g}; raise max_resolution "
+                f"(currently {max_resolution:g}) or grid_tol")
+        res *= 2.0
+        coarse = fine
+
+
+def theory_time_domain(params: Params, times, resolution: float = 1.0, richardson: bool = True,
+                       tol: float = 1e-9, grid_tol: float | None = 1e-2,
+                       max_resolution: float = 4.0) -> ErrorCurve:
+    """Generalisation error and its parts from the time-domain DMFT (``error_sem`` is ``None``).
+
+    See :func:`solve_time_domain` (which also returns the grid error estimate). ``t = inf``
+    is the equilibrium limit, taken from :func:`rfdmft.equilibrium.equilibrium`.
+    """
+    t = validate_times(times, params)
+    static = np.isinf(t)
+    parts = np.zeros((3, t.size))
+    if (~static).any():
+        curve = solve_time_domain(params, t[~static], resolution=resolution,
+                                  richardson=richardson, tol=tol, grid_tol=grid_tol,
+                                  max_resolution=max_resolution).curve
+        parts[:, ~static] = curve.bias, curve.label_variance, curve.thermal_variance
+    if static.any():
+        from .equilibrium import equilibrium
+        limit = equilibrium(params)
+        parts[:, static] = np.array([[limit.bias], [limit.label_variance],
+                                     [limit.thermal_variance]])
+    return ErrorCurve(times=t, bias=parts[0], label_variance=parts[1], thermal_variance=parts[2])

@@ -10,21 +10,6 @@ from rfdmft.equilibrium import (equilibrium, equilibrium_curve, krr_learning_cur
 from rfdmft.model import Params
 from rfdmft.simulation import simulate
 
-try:                                      # BLAS threads fight over busy cores: the simulator's
-    from threadpoolctl import threadpool_limits   # SVDs run several times faster on one thread
-except ImportError:                       # pragma: no cover
-    threadpool_limits = None
-
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    if threadpool_limits is None:
-        yield
-    else:
-        with threadpool_limits(1):
-            yield
-
-
 TOL = 0.01
 MAX_SEM = 0.0035
 

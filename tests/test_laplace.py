@@ -18,21 +18,6 @@ from rfdmft.laplace import CONTOUR, response_time, solve_response, theory_laplac
 from rfdmft.model import Params
 from rfdmft.simulation import sample_design, simulate
 
-try:                                      # BLAS threads fight over busy cores: the simulator's
-    from threadpoolctl import threadpool_limits   # SVDs run several times faster on one thread
-except ImportError:                       # pragma: no cover
-    threadpool_limits = None
-
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    if threadpool_limits is None:
-        yield
-    else:
-        with threadpool_limits(1):
-            yield
-
-
 TIMES = np.array([0.1, 0.3, 1.0, 3.0, 10.0, 100.0, 1e3, 1e4, math.inf])
 TOL = 0.01
 MAX_SEM = 0.0035

@@ -71,6 +71,7 @@ from numba import njit
 from scipy.sparse.linalg import LinearOperator, gmres
 
 from .model import ErrorCurve, Params, validate_times
+from .simulation import one_blas_thread
 
 __all__ = ["theory_time_domain", "solve_time_domain", "TimeDomainSolution", "time_grid",
            "responses"]
@@ -697,7 +698,8 @@ def solve_time_domain(params: Params, times, resolution: float = 1.0, richardson
 
     def run(res):
         grid = time_grid(rate_max, t_end, res)
-        parts = _solve_on_grid(params, grid, tol, svd_tol)
+        with one_blas_thread():
+            parts = _solve_on_grid(params, grid, tol, svd_tol)
         return _curve_at(params, grid, parts, t), grid.size, parts[3], parts[4]
 
     coarse = run(resolution)

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from .model import ErrorCurve, Params, validate_times
-from .simulation import _average, check_size, design_seeds, sample_design
+from .simulation import _average, check_size, design_seeds, one_blas_thread, sample_design
 
 __all__ = ["SamplePath", "sample_path", "simulate_paths"]
 
@@ -193,7 +193,8 @@ def simulate_paths(params: Params, times, designs: int = 20, seed: int = 0,
         from tqdm.auto import tqdm
         iterator = tqdm(iterator, desc="paths", leave=False)
     parts = np.empty((designs, 3, t.size))
-    for d in iterator:
-        path = _sample_path(params, t[order], seeds[d], integrator, dt)
-        parts[d][:, order] = path.bias, path.label_variance, path.thermal_variance
+    with one_blas_thread():
+        for d in iterator:
+            path = _sample_path(params, t[order], seeds[d], integrator, dt)
+            parts[d][:, order] = path.bias, path.label_variance, path.thermal_variance
     return _average(t, parts)

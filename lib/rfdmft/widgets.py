@@ -187,10 +187,13 @@ def regime_explorer(alpha: float = 1.0, N: int = 800, P: int = 200, sigma2: floa
 # Bayesian and Langevin explorers (equilibrium and DMFT theory, for the regime chapters)
 # --------------------------------------------------------------------------------------------
 
-__all__ += ["BAYES_VARIANCES", "draw_posterior_curves", "bayes_explorer", "langevin_explorer"]
+__all__ += ["BAYES_VARIANCES", "LANGEVIN_LEVELS", "draw_posterior_curves", "bayes_explorer",
+            "langevin_explorer"]
 
 #: Values offered by the prior-variance and noise-variance sliders of the Bayesian explorer.
 BAYES_VARIANCES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+#: Values offered by the ``sigma2``, ``gamma`` and ``T`` sliders of the Langevin explorer.
+LANGEVIN_LEVELS = (0.0, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 
 
 def draw_posterior_curves(ax, params: Params, prior_variance: float, noise_variance: float,
@@ -271,8 +274,8 @@ def langevin_explorer(alpha: float = 1.0, N: int = 800, P: int = 200, sigma2: fl
 
     if not 0.25 <= alpha <= 3.0:
         raise ValueError(f"alpha must be between 0.25 and 3, got {alpha!r}")
-    choices = dict(N=(THEORY_SIZES, N), P=(THEORY_SIZES, P), sigma2=(THEORY_LEVELS, sigma2),
-                   gamma=(THEORY_LEVELS, gamma), T=(THEORY_LEVELS, T))
+    choices = dict(N=(THEORY_SIZES, N), P=(THEORY_SIZES, P), sigma2=(LANGEVIN_LEVELS, sigma2),
+                   gamma=(LANGEVIN_LEVELS, gamma), T=(LANGEVIN_LEVELS, T))
     sliders = {"alpha": widgets.FloatSlider(value=alpha, min=0.25, max=3.0, step=0.25,
                                             description=r"\(\alpha\)", continuous_update=False)}
     for name, (options, value) in choices.items():

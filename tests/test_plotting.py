@@ -85,7 +85,7 @@ def test_draw_explorer_adds_the_limit_only_with_an_equilibrium(ax):
 
 def test_explorer_has_one_slider_per_parameter_and_checks_defaults():
     widget = explorer(N=25, P=25)
-    sliders = [s for column in widget.children[0].children for s in column.children]
+    sliders = [s for row in widget.children[:2] for s in row.children]
     assert [s.value for s in sliders] == [1.0, 25, 25, 0.01, 0.0, 0.0]
     plt.close("all")
     with pytest.raises(ValueError, match="N must be one of"):
@@ -110,7 +110,7 @@ def test_draw_theory_draws_lines_and_the_limit_only_with_an_equilibrium(ax):
 
 def test_theory_explorer_has_one_slider_per_parameter_and_checks_defaults():
     widget = theory_explorer(N=50, P=100)
-    sliders = [s for column in widget.children[0].children for s in column.children]
+    sliders = [s for row in widget.children[:2] for s in row.children]
     assert [s.value for s in sliders] == [1.0, 50, 100, 0.01, 0.0, 0.0]
     plt.close("all")
     with pytest.raises(ValueError, match="N must be one of"):

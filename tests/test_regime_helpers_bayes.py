@@ -10,8 +10,7 @@ import pytest  # noqa: E402
 
 import rfdmft as rf  # noqa: E402
 from rfdmft.equilibrium import equilibrium  # noqa: E402
-from rfdmft.widgets import (bayes_explorer, draw_posterior_curves,  # noqa: E402
-                            langevin_explorer)
+from rfdmft.widgets import bayes_explorer, draw_posterior_curves, theory_explorer  # noqa: E402
 
 
 @pytest.fixture
@@ -48,11 +47,11 @@ def test_posterior_curves_without_noise_have_no_optimal_line(ax):
 def test_explorers_build_and_validate():
     widget = bayes_explorer()
     assert len(widget.children) == 3
-    widget = langevin_explorer()
+    widget = theory_explorer(gamma=0.01, T=0.01)
     assert len(widget.children) == 3
     with pytest.raises(ValueError, match="N must be one of"):
         bayes_explorer(N=1000)
     with pytest.raises(ValueError, match="T must be one of"):
-        langevin_explorer(T=0.5)
+        theory_explorer(T=0.5)
     with pytest.raises(ValueError, match="alpha"):
-        langevin_explorer(alpha=5.0)
+        theory_explorer(alpha=5.0)

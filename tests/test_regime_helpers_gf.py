@@ -1,4 +1,4 @@
-"""Tests of the regime explorer added for the regime chapters (rfdmft.widgets)."""
+"""Tests of the theory figure and explorer as the regime chapters use them (rfdmft.widgets)."""
 
 import matplotlib
 
@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 
 import rfdmft as rf  # noqa: E402
 from rfdmft.laplace import theory_laplace  # noqa: E402
-from rfdmft.widgets import draw_regime_theory, regime_explorer  # noqa: E402
+from rfdmft.widgets import draw_theory, theory_explorer  # noqa: E402
 
 
 @pytest.fixture
@@ -20,9 +20,9 @@ def ax():
     plt.close(fig)
 
 
-def test_draw_regime_theory_draws_the_theory_and_its_limit(ax):
+def test_draw_theory_draws_the_theory_and_its_limit(ax):
     params = rf.Params(alpha=1.0, N=100, P=50, sigma2=0.1)
-    curve = draw_regime_theory(ax, params, times=[0.1, 1.0, 10.0])
+    curve = draw_theory(ax, params, times=[0.1, 1.0, 10.0])
     expected = theory_laplace(params, [0.1, 1.0, 10.0, np.inf])
     assert np.allclose(curve.error, expected.error)
     total = [line for line in ax.get_lines() if line.get_label() == "total $E_g$"]
@@ -32,34 +32,36 @@ def test_draw_regime_theory_draws_the_theory_and_its_limit(ax):
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
 
 
-def test_draw_regime_theory_compares_with_gradient_flow_only_with_weight_decay(ax):
+def test_draw_theory_compares_with_gradient_flow_only_with_weight_decay(ax):
     params = rf.Params(alpha=1.0, N=100, P=50, sigma2=0.1, gamma=0.1)
-    draw_regime_theory(ax, params, times=[0.1, 1.0], compare_gamma=True)
+    draw_theory(ax, params, times=[0.1, 1.0], compare_gamma=True)
     grey = [line for line in ax.get_lines() if line.get_label().endswith(r"$\gamma = 0$")]
     assert len(grey) == 1
     plain = theory_laplace(params.replace(gamma=0.0), [0.1, 1.0]).error
     assert np.allclose(grey[0].get_ydata(), plain)
     fig, ax2 = plt.subplots()
-    draw_regime_theory(ax2, params.replace(gamma=0.0), times=[0.1, 1.0], compare_gamma=True)
+    draw_theory(ax2, params.replace(gamma=0.0), times=[0.1, 1.0], compare_gamma=True)
     assert not [line for line in ax2.get_lines() if "gamma" in line.get_label()]
     plt.close(fig)
 
 
-def test_draw_regime_theory_without_equilibrium_has_no_limit(ax):
+def test_draw_theory_without_equilibrium_has_no_limit(ax):
     params = rf.Params(alpha=1.0, N=100, P=50, T=0.01)        # Langevin, N >= P
-    draw_regime_theory(ax, params, times=[0.1, 1.0])
+    draw_theory(ax, params, times=[0.1, 1.0])
     assert not [line for line in ax.get_lines() if line.get_linestyle() == ":"]
 
 
-def test_regime_explorer_has_the_requested_sliders_and_checks_values():
-    widget = regime_explorer(controls=("alpha", "P", "sigma2", "gamma"), sigma2=0.1, gamma=0.1)
+def test_theory_explorer_has_the_requested_sliders_and_checks_values():
+    widget = theory_explorer(controls=("alpha", "P", "sigma2", "gamma"), sigma2=0.1, gamma=0.1)
     sliders = [child for box in widget.children[:2] for child in box.children]
     assert [s.description for s in sliders] == [r"\(\alpha\)", r"\(P\)", r"\(\sigma^2\)",
                                                 r"\(\gamma\)"]
     plt.close("all")
     with pytest.raises(ValueError, match="controls"):
-        regime_explorer(controls=("T",))
+        theory_explorer(controls=("M",))
+    with pytest.raises(ValueError, match="T must be"):
+        theory_explorer(T=-1.0, controls=("alpha",))          # fixed values are checked too
     with pytest.raises(ValueError, match="P must be one of"):
-        regime_explorer(P=300)
+        theory_explorer(P=300)
     with pytest.raises(ValueError, match="alpha"):
-        regime_explorer(alpha=5.0)
+        theory_explorer(alpha=5.0)

@@ -5,7 +5,8 @@ slider is released. It uses a few designs and at most ``N, P = 400`` so that thi
 fraction of a second; its markers carry the standard error over those designs.
 
 The theory explorer draws the DMFT prediction (``theory_laplace``, lines) instead; it is
-fast enough for much larger models (``N, P`` up to 6400).
+fast enough for much larger models (``N, P`` up to 6400). The Bayesian explorer draws
+learning curves of the posterior from the equilibrium theory.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from .model import ErrorCurve, Params
 from .plotting import PART_COLORS, PART_LABELS, log_axes, plot_curve, plot_limit, plot_parts
 from .simulation import simulate
 
-__all__ = ["SIZES", "LEVELS", "THEORY_SIZES", "explorer_times", "draw_explorer", "explorer",
-           "draw_theory", "theory_explorer"]
+__all__ = ["SIZES", "LEVELS", "THEORY_SIZES", "THEORY_LEVELS", "BAYES_VARIANCES",
+           "explorer_times", "draw_explorer", "explorer", "draw_theory", "theory_explorer",
+           "draw_posterior_curves", "bayes_explorer"]
 
 #: Values offered by the ``N`` and ``P`` sliders.
 SIZES = (25, 50, 100, 200, 400)
@@ -26,6 +28,14 @@ SIZES = (25, 50, 100, 200, 400)
 THEORY_SIZES = (50, 100, 200, 400, 800, 1600, 3200, 6400)
 #: Values offered by the ``sigma2``, ``gamma`` and ``T`` sliders.
 LEVELS = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+#: Values offered by the ``sigma2``, ``gamma`` and ``T`` sliders of the theory explorer.
+THEORY_LEVELS = (0.0, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+#: Values offered by the prior-variance and noise-variance sliders of the Bayesian explorer.
+BAYES_VARIANCES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+_SYMBOLS = {"alpha": r"\(\alpha\)", "N": r"\(N\)", "P": r"\(P\)", "sigma2": r"\(\sigma^2\)",
+            "gamma": r"\(\gamma\)", "T": r"\(T\)", "prior_variance": "prior var.",
+            "noise_variance": "noise var."}
 
 
 def explorer_times(points: int = 25, t_max: float = 1e4) -> np.ndarray:
@@ -51,149 +61,113 @@ def draw_explorer(ax, params: Params, designs: int = 4, seed: int = 0,
     return curve
 
 
-def explorer(alpha: float = 1.0, N: int = 200, P: int = 100, sigma2: float = 0.01,
-             gamma: float = 0.0, T: float = 0.0, designs: int = 4, seed: int = 0):
-    """Sliders for ``alpha, N, P, sigma2, gamma, T`` above a live figure of ``E_g(t)``.
+def _sliders(values: dict, options: dict) -> dict:
+    """One slider per entry of ``values``: ``alpha`` on [0.25, 3] in steps of 0.25, every other
+    parameter choosing from ``options[name]``. Refuses defaults the sliders cannot show."""
+    import ipywidgets as widgets
 
-    Returns the widget; as the last expression of a cell it shows the figure for the
-    default values, which is also what a static page shows.
-    """
+    sliders = {}
+    for name, value in values.items():
+        if name == "alpha":
+            if not 0.25 <= value <= 3.0:
+                raise ValueError(f"alpha must be between 0.25 and 3, got {value!r}")
+            sliders[name] = widgets.FloatSlider(value=value, min=0.25, max=3.0, step=0.25,
+                                                description=_SYMBOLS[name],
+                                                continuous_update=False)
+        else:
+            if value not in options[name]:
+                raise ValueError(f"{name} must be one of {options[name]}, got {value!r}")
+            sliders[name] = widgets.SelectionSlider(options=options[name], value=value,
+                                                    description=_SYMBOLS[name],
+                                                    continuous_update=False)
+    return sliders
+
+
+def _live_figure(sliders: dict, draw):
+    """Sliders (rows of three) above a figure redrawn by ``draw(ax, **values)`` on release."""
     import ipywidgets as widgets
     from IPython.display import display
 
-    def choice(name, symbol, options, value):
-        if value not in options:
-            raise ValueError(f"{name} must be one of {options}, got {value!r}")
-        return widgets.SelectionSlider(options=options, value=value, description=symbol,
-                                       continuous_update=False)
-
-    if not 0.25 <= alpha <= 3.0:
-        raise ValueError(f"alpha must be between 0.25 and 3, got {alpha!r}")
-    controls = {
-        "alpha": widgets.FloatSlider(value=alpha, min=0.25, max=3.0, step=0.25,
-                                     description=r"\(\alpha\)", continuous_update=False),
-        "N": choice("N", r"\(N\)", SIZES, N),
-        "P": choice("P", r"\(P\)", SIZES, P),
-        "sigma2": choice("sigma2", r"\(\sigma^2\)", LEVELS, sigma2),
-        "gamma": choice("gamma", r"\(\gamma\)", LEVELS, gamma),
-        "T": choice("T", r"\(T\)", LEVELS, T),
-    }
-
-    def update(alpha, N, P, sigma2, gamma, T):
+    def update(**values):
         fig, ax = plt.subplots(figsize=(7.5, 4))
-        draw_explorer(ax, Params(alpha=alpha, N=N, P=P, sigma2=sigma2, gamma=gamma, T=T),
-                      designs=designs, seed=seed)
+        draw(ax, **values)
         fig.tight_layout()
         display(fig)
         plt.close(fig)
 
-    output = widgets.interactive_output(update, controls)
-    sliders = list(controls.values())
-    return widgets.VBox([widgets.HBox([widgets.VBox(sliders[:3]), widgets.VBox(sliders[3:])]),
-                         output])
+    output = widgets.interactive_output(update, sliders)
+    items = list(sliders.values())
+    rows = [widgets.HBox(items[i:i + 3]) for i in range(0, len(items), 3)]
+    return widgets.VBox([*rows, output])
 
 
-# --------------------------------------------------------------------------------------------
-# regime explorer (fast DMFT theory with chosen sliders, for the gradient-flow chapters)
-# --------------------------------------------------------------------------------------------
+def explorer(alpha: float = 1.0, N: int = 200, P: int = 100, sigma2: float = 0.01,
+             gamma: float = 0.0, T: float = 0.0, designs: int = 4, seed: int = 0):
+    """Sliders for ``alpha, N, P, sigma2, gamma, T`` above a live figure of the simulated
+    ``E_g(t)`` (:func:`draw_explorer`).
 
-__all__ += ["REGIME_LEVELS", "draw_regime_theory", "regime_explorer"]
+    Returns the widget; as the last expression of a cell it shows the figure for the
+    default values, which is also what a static page shows.
+    """
+    values = dict(alpha=alpha, N=N, P=P, sigma2=sigma2, gamma=gamma, T=T)
+    options = dict(N=SIZES, P=SIZES, sigma2=LEVELS, gamma=LEVELS, T=LEVELS)
+    return _live_figure(_sliders(values, options),
+                        lambda ax, **v: draw_explorer(ax, Params(**v), designs=designs, seed=seed))
 
-#: Values offered by the ``sigma2`` and ``gamma`` sliders of :func:`regime_explorer`
-#: (its ``N`` and ``P`` sliders offer ``THEORY_SIZES``).
-REGIME_LEVELS = (0.0, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 
+def draw_theory(ax, params: Params, times=None, compare_gamma: bool = False) -> ErrorCurve:
+    """Draw the DMFT error and its parts for ``params`` as lines on ``ax`` (log axes).
 
-def draw_regime_theory(ax, params: Params, times=None, compare_gamma: bool = False) -> ErrorCurve:
-    """Draw the DMFT theory (``theory_laplace``) of ``params``: its parts and the total as lines.
-
-    The long-time limit, where it exists and is finite, is a dotted line. With
-    ``compare_gamma`` and ``params.gamma > 0``, gradient flow without weight decay
-    (``gamma = 0``) is added as a thin grey line for comparison. Returns the curve drawn.
+    Uses :func:`rfdmft.laplace.theory_laplace` at ``times`` (default: 61 from 0.01 to 1e5);
+    where an equilibrium exists, the long-time limit ``E_g(t = inf)`` is a dotted line. With
+    ``compare_gamma`` and ``gamma > 0``, gradient flow without weight decay is added as a thin
+    grey line. Returns the curve.
     """
     from .laplace import theory_laplace
-    from .plotting import PART_LABELS
 
     t = explorer_times(61, 1e5) if times is None else np.asarray(times, dtype=float)
-    curve = theory_laplace(params, np.append(t, np.inf) if params.has_equilibrium else t)
-    finite = np.isfinite(curve.times)
+    if params.has_equilibrium:
+        t = np.append(t, np.inf)
+    curve = theory_laplace(params, t)
     for part in ("bias", "label_variance", "thermal_variance"):
-        y = getattr(curve, part)[finite]
-        if np.any(y > 0):
-            ax.plot(curve.times[finite], y, color=PART_COLORS[part], linewidth=1,
-                    label=PART_LABELS[part])
-    ax.plot(curve.times[finite], curve.error[finite], color=PART_COLORS["error"], linewidth=2,
-            label=PART_LABELS["error"])
+        y = getattr(curve, part)
+        if np.any(y[np.isfinite(t)] > 0):
+            plot_curve(ax, curve, part, kind="theory", color=PART_COLORS[part],
+                       label=PART_LABELS[part], limit=False)
+    plot_curve(ax, curve, kind="theory", color=PART_COLORS["error"], label=PART_LABELS["error"],
+               limit=False)
     if compare_gamma and params.gamma > 0:
-        plain = theory_laplace(params.replace(gamma=0.0), t)
-        ax.plot(t, plain.error, color="0.6", linewidth=1, label=r"$E_g$ at $\gamma = 0$")
-    if not finite.all() and np.isfinite(curve.error[-1]) and curve.error[-1] > 0:
+        finite = t[np.isfinite(t)]
+        plain = theory_laplace(params.replace(gamma=0.0), finite)
+        ax.plot(finite, plain.error, color="0.6", linewidth=1, label=r"$E_g$ at $\gamma = 0$")
+    if params.has_equilibrium:
         plot_limit(ax, curve.error[-1], color=PART_COLORS["error"], label=r"$E_g(t=\infty)$")
     log_axes(ax)
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
     return curve
 
 
-def regime_explorer(alpha: float = 1.0, N: int = 800, P: int = 200, sigma2: float = 0.0,
-                    gamma: float = 0.0, controls=("alpha", "N", "P", "sigma2"),
+def theory_explorer(alpha: float = 1.0, N: int = 800, P: int = 200, sigma2: float = 0.01,
+                    gamma: float = 0.0, T: float = 0.0,
+                    controls=("alpha", "N", "P", "sigma2", "gamma", "T"),
                     compare_gamma: bool = False):
-    """Sliders for the parameters named in ``controls`` above a live figure of the DMFT theory.
+    """Sliders for the parameters named in ``controls`` above a live figure of the DMFT
+    ``E_g(t)`` (:func:`draw_theory`); the other parameters keep their given values.
 
-    Unlike :func:`theory_explorer` (all six parameters), it shows only the sliders that matter
-    in a chapter and can add gradient flow without weight decay for comparison.
-    ``controls`` is a subset of ``("alpha", "N", "P", "sigma2", "gamma")``; the others stay at
-    their given values (``T = 0``: gradient flow, with weight decay if ``gamma > 0``). Uses
-    :func:`draw_regime_theory`; as the last expression of a cell it shows the default figure.
+    Like :func:`explorer`, but the curves are the Laplace-domain theory (lines), which takes
+    a fraction of a second even for ``N, P = 6400``. Returns the widget; as the last
+    expression of a cell it shows the figure for the default values.
     """
-    import ipywidgets as widgets
-    from IPython.display import display
-
-    allowed = ("alpha", "N", "P", "sigma2", "gamma")
-    unknown = [name for name in controls if name not in allowed]
-    if unknown or not controls:
-        raise ValueError(f"controls must be a non-empty subset of {allowed}, got {controls!r}")
-    if not 0.25 <= alpha <= 3.0:
-        raise ValueError(f"alpha must be between 0.25 and 3, got {alpha!r}")
-    values = dict(alpha=alpha, N=N, P=P, sigma2=sigma2, gamma=gamma)
-    options = dict(N=THEORY_SIZES, P=THEORY_SIZES, sigma2=REGIME_LEVELS, gamma=REGIME_LEVELS)
-    symbols = dict(alpha=r"\(\alpha\)", N=r"\(N\)", P=r"\(P\)", sigma2=r"\(\sigma^2\)",
-                   gamma=r"\(\gamma\)")
-    sliders = {}
-    for name in controls:
-        if name == "alpha":
-            sliders[name] = widgets.FloatSlider(value=alpha, min=0.25, max=3.0, step=0.25,
-                                                description=symbols[name],
-                                                continuous_update=False)
-        else:
-            if values[name] not in options[name]:
-                raise ValueError(f"{name} must be one of {options[name]}, got {values[name]!r}")
-            sliders[name] = widgets.SelectionSlider(options=options[name], value=values[name],
-                                                    description=symbols[name],
-                                                    continuous_update=False)
-
-    def update(**changed):
-        fig, ax = plt.subplots(figsize=(7.5, 4))
-        draw_regime_theory(ax, Params(**{**values, **changed}), compare_gamma=compare_gamma)
-        fig.tight_layout()
-        display(fig)
-        plt.close(fig)
-
-    output = widgets.interactive_output(update, sliders)
-    return widgets.VBox([widgets.HBox(list(sliders.values())[:3]),
-                         widgets.HBox(list(sliders.values())[3:]), output])
-
-
-# --------------------------------------------------------------------------------------------
-# Bayesian and Langevin explorers (equilibrium and DMFT theory, for the regime chapters)
-# --------------------------------------------------------------------------------------------
-
-__all__ += ["BAYES_VARIANCES", "LANGEVIN_LEVELS", "draw_posterior_curves", "bayes_explorer",
-            "langevin_explorer"]
-
-#: Values offered by the prior-variance and noise-variance sliders of the Bayesian explorer.
-BAYES_VARIANCES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
-#: Values offered by the ``sigma2``, ``gamma`` and ``T`` sliders of the Langevin explorer.
-LANGEVIN_LEVELS = (0.0, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+    values = dict(alpha=alpha, N=N, P=P, sigma2=sigma2, gamma=gamma, T=T)
+    if not controls or any(name not in values for name in controls):
+        raise ValueError(f"controls must be a non-empty subset of {tuple(values)}, got {controls!r}")
+    options = dict(N=THEORY_SIZES, P=THEORY_SIZES, sigma2=THEORY_LEVELS, gamma=THEORY_LEVELS,
+                   T=THEORY_LEVELS)
+    Params(**values)                                    # fixed values are checked here too
+    fixed = {name: value for name, value in values.items() if name not in controls}
+    sliders = _sliders({name: values[name] for name in controls}, options)
+    return _live_figure(sliders, lambda ax, **v: draw_theory(ax, Params(**fixed, **v),
+                                                             compare_gamma=compare_gamma))
 
 
 def draw_posterior_curves(ax, params: Params, prior_variance: float, noise_variance: float,
@@ -232,134 +206,13 @@ def bayes_explorer(alpha: float = 1.0, N: int = 800, sigma2: float = 0.01,
                    prior_variance: float = 1.0, noise_variance: float = 0.01):
     """Sliders for ``alpha, N, sigma2`` and the posterior's prior and noise variances above
     the learning curves of :func:`draw_posterior_curves` (equilibrium theory, fast)."""
-    import ipywidgets as widgets
-    from IPython.display import display
+    values = dict(alpha=alpha, N=N, sigma2=sigma2, prior_variance=prior_variance,
+                  noise_variance=noise_variance)
+    options = dict(N=THEORY_SIZES, sigma2=BAYES_VARIANCES, prior_variance=BAYES_VARIANCES,
+                   noise_variance=BAYES_VARIANCES)
 
-    if not 0.25 <= alpha <= 3.0:
-        raise ValueError(f"alpha must be between 0.25 and 3, got {alpha!r}")
-    choices = dict(N=(THEORY_SIZES, N), sigma2=(BAYES_VARIANCES, sigma2),
-                   prior_variance=(BAYES_VARIANCES, prior_variance),
-                   noise_variance=(BAYES_VARIANCES, noise_variance))
-    symbols = dict(N=r"\(N\)", sigma2=r"\(\sigma^2\)", prior_variance="prior var.",
-                   noise_variance="noise var.")
-    sliders = {"alpha": widgets.FloatSlider(value=alpha, min=0.25, max=3.0, step=0.25,
-                                            description=r"\(\alpha\)", continuous_update=False)}
-    for name, (options, value) in choices.items():
-        if value not in options:
-            raise ValueError(f"{name} must be one of {options}, got {value!r}")
-        sliders[name] = widgets.SelectionSlider(options=options, value=value,
-                                                description=symbols[name],
-                                                continuous_update=False)
-
-    def update(alpha, N, sigma2, prior_variance, noise_variance):
-        fig, ax = plt.subplots(figsize=(7.5, 4))
+    def draw(ax, alpha, N, sigma2, prior_variance, noise_variance):
         draw_posterior_curves(ax, Params(alpha=alpha, N=N, P=1, sigma2=sigma2),
                               prior_variance, noise_variance)
-        fig.tight_layout()
-        display(fig)
-        plt.close(fig)
 
-    output = widgets.interactive_output(update, sliders)
-    items = list(sliders.values())
-    return widgets.VBox([widgets.HBox(items[:3]), widgets.HBox(items[3:]), output])
-
-
-def langevin_explorer(alpha: float = 1.0, N: int = 800, P: int = 200, sigma2: float = 0.01,
-                      gamma: float = 0.01, T: float = 0.01):
-    """Sliders for ``alpha, N, P, sigma2, gamma, T`` above the DMFT theory of Langevin
-    training (:func:`draw_theory`, which accepts any ``T``): the parts of ``E_g(t)`` and,
-    where an equilibrium exists, its long-time limit."""
-    import ipywidgets as widgets
-    from IPython.display import display
-
-    if not 0.25 <= alpha <= 3.0:
-        raise ValueError(f"alpha must be between 0.25 and 3, got {alpha!r}")
-    choices = dict(N=(THEORY_SIZES, N), P=(THEORY_SIZES, P), sigma2=(LANGEVIN_LEVELS, sigma2),
-                   gamma=(LANGEVIN_LEVELS, gamma), T=(LANGEVIN_LEVELS, T))
-    sliders = {"alpha": widgets.FloatSlider(value=alpha, min=0.25, max=3.0, step=0.25,
-                                            description=r"\(\alpha\)", continuous_update=False)}
-    for name, (options, value) in choices.items():
-        if value not in options:
-            raise ValueError(f"{name} must be one of {options}, got {value!r}")
-        symbol = {"sigma2": r"\(\sigma^2\)", "gamma": r"\(\gamma\)"}.get(name, rf"\({name}\)")
-        sliders[name] = widgets.SelectionSlider(options=options, value=value,
-                                                description=symbol, continuous_update=False)
-
-    def update(**values):
-        fig, ax = plt.subplots(figsize=(7.5, 4))
-        draw_theory(ax, Params(**values))
-        fig.tight_layout()
-        display(fig)
-        plt.close(fig)
-
-    output = widgets.interactive_output(update, sliders)
-    items = list(sliders.values())
-    return widgets.VBox([widgets.HBox(items[:3]), widgets.HBox(items[3:]), output])
-
-
-def draw_theory(ax, params: Params, times=None) -> ErrorCurve:
-    """Draw the DMFT error and its parts for ``params`` as lines on ``ax`` (log axes).
-
-    Uses :func:`rfdmft.laplace.theory_laplace`; where an equilibrium exists, the long-time
-    limit ``E_g(t = inf)`` is added as a dotted line. Returns the curve.
-    """
-    from .laplace import theory_laplace
-
-    t = explorer_times(points=61) if times is None else np.asarray(times, dtype=float)
-    if params.has_equilibrium:
-        t = np.append(t, np.inf)
-    curve = theory_laplace(params, t)
-    for part in ("bias", "label_variance", "thermal_variance"):
-        y = getattr(curve, part)
-        if np.any(y[np.isfinite(t)] > 0):
-            plot_curve(ax, curve, part, kind="theory", color=PART_COLORS[part],
-                       label=PART_LABELS[part], limit=False)
-    plot_curve(ax, curve, kind="theory", color=PART_COLORS["error"], label=PART_LABELS["error"],
-               limit=False)
-    if params.has_equilibrium:
-        plot_limit(ax, curve.error[-1], color=PART_COLORS["error"], label=r"$E_g(t=\infty)$")
-    log_axes(ax)
-    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
-    return curve
-
-
-def theory_explorer(alpha: float = 1.0, N: int = 800, P: int = 200, sigma2: float = 0.01,
-                    gamma: float = 0.0, T: float = 0.0):
-    """Sliders for ``alpha, N, P, sigma2, gamma, T`` above a live figure of the DMFT ``E_g(t)``.
-
-    Like :func:`explorer`, but the curves are the Laplace-domain theory (lines), which takes
-    a fraction of a second even for ``N, P = 6400``. Returns the widget; as the last
-    expression of a cell it shows the figure for the default values.
-    """
-    import ipywidgets as widgets
-    from IPython.display import display
-
-    def choice(name, symbol, options, value):
-        if value not in options:
-            raise ValueError(f"{name} must be one of {options}, got {value!r}")
-        return widgets.SelectionSlider(options=options, value=value, description=symbol,
-                                       continuous_update=False)
-
-    if not 0.25 <= alpha <= 3.0:
-        raise ValueError(f"alpha must be between 0.25 and 3, got {alpha!r}")
-    controls = {
-        "alpha": widgets.FloatSlider(value=alpha, min=0.25, max=3.0, step=0.25,
-                                     description=r"\(\alpha\)", continuous_update=False),
-        "N": choice("N", r"\(N\)", THEORY_SIZES, N),
-        "P": choice("P", r"\(P\)", THEORY_SIZES, P),
-        "sigma2": choice("sigma2", r"\(\sigma^2\)", LEVELS, sigma2),
-        "gamma": choice("gamma", r"\(\gamma\)", LEVELS, gamma),
-        "T": choice("T", r"\(T\)", LEVELS, T),
-    }
-
-    def update(alpha, N, P, sigma2, gamma, T):
-        fig, ax = plt.subplots(figsize=(7.5, 4))
-        draw_theory(ax, Params(alpha=alpha, N=N, P=P, sigma2=sigma2, gamma=gamma, T=T))
-        fig.tight_layout()
-        display(fig)
-        plt.close(fig)
-
-    output = widgets.interactive_output(update, controls)
-    sliders = list(controls.values())
-    return widgets.VBox([widgets.HBox([widgets.VBox(sliders[:3]), widgets.VBox(sliders[3:])]),
-                         output])
+    return _live_figure(_sliders(values, options), draw)

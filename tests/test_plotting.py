@@ -1,30 +1,14 @@
-"""Tests of the figure helpers (rfdmft.plotting) and the explorer widget (rfdmft.widgets)."""
+"""Tests of the figure helpers (rfdmft.plotting)."""
 
-import matplotlib
+import matplotlib.colors
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-import rfdmft as rf  # noqa: E402
-from rfdmft.model import ErrorCurve  # noqa: E402
-from rfdmft.plotting import (REGIME_COLORS, REGIMES, finite_positive, plot_curve,  # noqa: E402
-                             plot_parts, regime)
-from rfdmft.widgets import (draw_explorer, draw_theory, explorer,  # noqa: E402
-                             theory_explorer)
-
-
-@pytest.fixture
-def ax():
-    fig, ax = plt.subplots()
-    yield ax
-    plt.close(fig)
-
-
-def dotted_lines(ax):
-    return [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+import rfdmft as rf
+from conftest import dotted_lines
+from rfdmft.model import ErrorCurve
+from rfdmft.plotting import (REGIME_COLORS, REGIMES, finite_positive, plot_curve, plot_parts,
+                             regime)
 
 
 def test_regime_of_each_setting():
@@ -68,50 +52,3 @@ def test_plot_parts_leaves_out_a_part_that_is_zero(ax):
     plot_parts(ax, curve)
     labels = ax.get_legend_handles_labels()[1]
     assert labels == ["bias", "label-noise variance", "total $E_g$"]
-
-
-def test_draw_explorer_adds_the_limit_only_with_an_equilibrium(ax):
-    params = rf.Params(alpha=1.0, N=20, P=10, gamma=0.1, T=0.1)
-    curve = draw_explorer(ax, params, designs=2, times=[0.1, 1.0])
-    assert curve.times.tolist() == [0.1, 1.0, np.inf]
-    (limit,) = dotted_lines(ax)
-    assert np.allclose(limit.get_ydata(), curve.error[-1])
-    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
-
-    ax.clear()
-    curve = draw_explorer(ax, params.replace(gamma=0.0), designs=2, times=[0.1, 1.0])
-    assert np.isfinite(curve.times).all() and dotted_lines(ax) == []
-
-
-def test_explorer_has_one_slider_per_parameter_and_checks_defaults():
-    widget = explorer(N=25, P=25)
-    sliders = [s for row in widget.children[:2] for s in row.children]
-    assert [s.value for s in sliders] == [1.0, 25, 25, 0.01, 0.0, 0.0]
-    plt.close("all")
-    with pytest.raises(ValueError, match="N must be one of"):
-        explorer(N=30)
-
-
-def test_draw_theory_draws_lines_and_the_limit_only_with_an_equilibrium(ax):
-    params = rf.Params(alpha=1.0, N=40, P=20, sigma2=0.01, gamma=0.1, T=0.1)
-    curve = draw_theory(ax, params, times=[0.1, 1.0, 10.0])
-    assert curve.times.tolist() == [0.1, 1.0, 10.0, np.inf] and curve.error_sem is None
-    solid = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
-    assert len(solid) == 4                        # three parts and the total, as lines
-    (limit,) = dotted_lines(ax)
-    assert np.allclose(limit.get_ydata(), curve.error[-1])
-    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
-
-    ax.clear()
-    curve = draw_theory(ax, params.replace(gamma=0.0, sigma2=0.0, N=40, P=20), times=[0.1, 1.0])
-    assert np.isfinite(curve.times).all() and dotted_lines(ax) == []
-    assert len(ax.get_lines()) == 3               # no label-noise variance: bias, thermal, total
-
-
-def test_theory_explorer_has_one_slider_per_parameter_and_checks_defaults():
-    widget = theory_explorer(N=50, P=100)
-    sliders = [s for row in widget.children[:2] for s in row.children]
-    assert [s.value for s in sliders] == [1.0, 50, 100, 0.01, 0.0, 0.0]
-    plt.close("all")
-    with pytest.raises(ValueError, match="N must be one of"):
-        theory_explorer(N=30)

@@ -1,0 +1,143 @@
+"""Tests of the interactive figures (rfdmft.widgets): what they draw and what they refuse."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+import rfdmft as rf
+from conftest import dotted_lines
+from rfdmft.equilibrium import equilibrium
+from rfdmft.laplace import theory_laplace
+from rfdmft.widgets import (bayes_explorer, draw_explorer, draw_posterior_curves, draw_theory,
+                            explorer, theory_explorer)
+
+
+def test_draw_explorer_adds_the_limit_only_with_an_equilibrium(ax):
+    params = rf.Params(alpha=1.0, N=20, P=10, gamma=0.1, T=0.1)
+    curve = draw_explorer(ax, params, designs=2, times=[0.1, 1.0])
+    assert curve.times.tolist() == [0.1, 1.0, np.inf]
+    (limit,) = dotted_lines(ax)
+    assert np.allclose(limit.get_ydata(), curve.error[-1])
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+
+    ax.clear()
+    curve = draw_explorer(ax, params.replace(gamma=0.0), designs=2, times=[0.1, 1.0])
+    assert np.isfinite(curve.times).all() and dotted_lines(ax) == []
+
+
+def test_explorer_has_one_slider_per_parameter_and_checks_defaults():
+    widget = explorer(N=25, P=25)
+    sliders = [s for row in widget.children[:2] for s in row.children]
+    assert [s.value for s in sliders] == [1.0, 25, 25, 0.01, 0.0, 0.0]
+    plt.close("all")
+    with pytest.raises(ValueError, match="N must be one of"):
+        explorer(N=30)
+
+
+def test_draw_theory_draws_lines_and_the_limit_only_with_an_equilibrium(ax):
+    params = rf.Params(alpha=1.0, N=40, P=20, sigma2=0.01, gamma=0.1, T=0.1)
+    curve = draw_theory(ax, params, times=[0.1, 1.0, 10.0])
+    assert curve.times.tolist() == [0.1, 1.0, 10.0, np.inf] and curve.error_sem is None
+    solid = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
+    assert len(solid) == 4                        # three parts and the total, as lines
+    (limit,) = dotted_lines(ax)
+    assert np.allclose(limit.get_ydata(), curve.error[-1])
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+
+    ax.clear()
+    curve = draw_theory(ax, params.replace(gamma=0.0, sigma2=0.0, N=40, P=20), times=[0.1, 1.0])
+    assert np.isfinite(curve.times).all() and dotted_lines(ax) == []
+    assert len(ax.get_lines()) == 3               # no label-noise variance: bias, thermal, total
+
+
+def test_theory_explorer_has_one_slider_per_parameter_and_checks_defaults():
+    widget = theory_explorer(N=50, P=100)
+    sliders = [s for row in widget.children[:2] for s in row.children]
+    assert [s.value for s in sliders] == [1.0, 50, 100, 0.01, 0.0, 0.0]
+    plt.close("all")
+    with pytest.raises(ValueError, match="N must be one of"):
+        theory_explorer(N=30)
+
+
+def test_draw_theory_draws_the_theory_and_its_limit(ax):
+    params = rf.Params(alpha=1.0, N=100, P=50, sigma2=0.1)
+    curve = draw_theory(ax, params, times=[0.1, 1.0, 10.0])
+    expected = theory_laplace(params, [0.1, 1.0, 10.0, np.inf])
+    assert np.allclose(curve.error, expected.error)
+    total = [line for line in ax.get_lines() if line.get_label() == "total $E_g$"]
+    assert len(total) == 1 and np.allclose(total[0].get_ydata(), expected.error[:3])
+    dotted = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert len(dotted) == 1 and np.isclose(dotted[0].get_ydata()[0], expected.error[-1])
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+
+
+def test_draw_theory_compares_with_gradient_flow_only_with_weight_decay(ax):
+    params = rf.Params(alpha=1.0, N=100, P=50, sigma2=0.1, gamma=0.1)
+    draw_theory(ax, params, times=[0.1, 1.0], compare_gamma=True)
+    grey = [line for line in ax.get_lines() if line.get_label().endswith(r"$\gamma = 0$")]
+    assert len(grey) == 1
+    plain = theory_laplace(params.replace(gamma=0.0), [0.1, 1.0]).error
+    assert np.allclose(grey[0].get_ydata(), plain)
+    fig, ax2 = plt.subplots()
+    draw_theory(ax2, params.replace(gamma=0.0), times=[0.1, 1.0], compare_gamma=True)
+    assert not [line for line in ax2.get_lines() if "gamma" in line.get_label()]
+    plt.close(fig)
+
+
+def test_draw_theory_without_equilibrium_has_no_limit(ax):
+    params = rf.Params(alpha=1.0, N=100, P=50, T=0.01)        # Langevin, N >= P
+    draw_theory(ax, params, times=[0.1, 1.0])
+    assert not [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+
+
+def test_theory_explorer_has_the_requested_sliders_and_checks_values():
+    widget = theory_explorer(controls=("alpha", "P", "sigma2", "gamma"), sigma2=0.1, gamma=0.1)
+    sliders = [child for box in widget.children[:2] for child in box.children]
+    assert [s.description for s in sliders] == [r"\(\alpha\)", r"\(P\)", r"\(\sigma^2\)",
+                                                r"\(\gamma\)"]
+    plt.close("all")
+    with pytest.raises(ValueError, match="controls"):
+        theory_explorer(controls=("M",))
+    with pytest.raises(ValueError, match="T must be"):
+        theory_explorer(T=-1.0, controls=("alpha",))          # fixed values are checked too
+    with pytest.raises(ValueError, match="P must be one of"):
+        theory_explorer(P=300)
+    with pytest.raises(ValueError, match="alpha"):
+        theory_explorer(alpha=5.0)
+
+
+def test_posterior_curves_match_equilibrium(ax):
+    params = rf.Params(alpha=1.0, N=100, P=1, sigma2=0.05)
+    out = draw_posterior_curves(ax, params, prior_variance=2.0, noise_variance=0.1, Ps=[10, 50])
+    for i, P in enumerate((10, 50)):
+        eq = equilibrium(params.replace(P=P, gamma=0.05, T=0.1))
+        assert np.isclose(out["mean"][i], eq.mean_error, rtol=1e-12)
+        assert np.isclose(out["sample"][i], eq.error, rtol=1e-12)
+        assert np.isclose(out["variance"][i], eq.thermal_variance, rtol=1e-12)
+        assert out["optimal"][i] <= out["mean"][i]
+    assert len(ax.get_lines()) == 4 and ax.get_xscale() == "log"
+
+
+def test_posterior_curves_matched_point_doubles(ax):
+    params = rf.Params(alpha=1.5, N=80, P=1, sigma2=0.02)
+    out = draw_posterior_curves(ax, params, 1.0, 0.02, Ps=[20, 40, 160])
+    assert np.allclose(out["sample"], 2 * out["mean"], rtol=1e-12)
+    assert np.allclose(out["optimal"], out["mean"], rtol=1e-12)
+
+
+def test_posterior_curves_without_noise_have_no_optimal_line(ax):
+    out = draw_posterior_curves(ax, rf.Params(alpha=1.0, N=50, P=1), 1.0, 0.01, Ps=[10, 20])
+    assert out["optimal"] is None and len(ax.get_lines()) == 3
+
+
+def test_explorers_build_and_validate():
+    widget = bayes_explorer()
+    assert len(widget.children) == 3
+    widget = theory_explorer(gamma=0.01, T=0.01)
+    assert len(widget.children) == 3
+    with pytest.raises(ValueError, match="N must be one of"):
+        bayes_explorer(N=1000)
+    with pytest.raises(ValueError, match="T must be one of"):
+        theory_explorer(T=0.5)
+    with pytest.raises(ValueError, match="alpha"):
+        theory_explorer(alpha=5.0)

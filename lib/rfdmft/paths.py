@@ -193,7 +193,7 @@ def simulate_paths(params: Params, times, designs: int = 20, seed: int = 0,
         from tqdm.auto import tqdm
         iterator = tqdm(iterator, desc="paths", leave=False)
     parts = np.empty((designs, 3, t.size))
-    with one_blas_thread():
+    with one_blas_thread(params.N * max(params.N, params.P)):
         for d in iterator:
             path = _sample_path(params, t[order], seeds[d], integrator, dt)
             parts[d][:, order] = path.bias, path.label_variance, path.thermal_variance

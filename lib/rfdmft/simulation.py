@@ -20,6 +20,8 @@ The null space of ``H`` (``h = 0``, present when ``N > P``) carries weight
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -32,9 +34,16 @@ __all__ = ["sample_design", "design_error", "simulate", "design_seeds", "one_bla
 MAX_DESIGN_ENTRIES = 10**9
 
 
-def one_blas_thread():
-    """Context limiting BLAS to one thread: on the moderate factorisations here, extra OpenBLAS
-    threads cost more than they gain, and many times more on busy cores."""
+#: Designs with fewer entries than this are factored on one BLAS thread (see ``one_blas_thread``).
+SMALL_DESIGN_ENTRIES = 2_000_000
+
+
+def one_blas_thread(entries: int = 0):
+    """Context limiting BLAS to one thread for matrices of fewer than ``SMALL_DESIGN_ENTRIES``
+    entries: on those, extra OpenBLAS threads cost more than they gain (many times more on busy
+    cores); larger factorisations keep every thread."""
+    if entries >= SMALL_DESIGN_ENTRIES:
+        return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
 
 
@@ -139,7 +148,7 @@ def simulate(params: Params, times, designs: int = 20, seed: int = 0,
     if progress:
         from tqdm.auto import tqdm
         iterator = tqdm(iterator, desc="designs", leave=False)
-    with one_blas_thread():
+    with one_blas_thread(params.P * params.N):
         for d in iterator:
             rng = np.random.default_rng(seeds[d])
             curve = design_error(params, sample_design(params, rng), t)

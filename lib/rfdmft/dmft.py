@@ -102,20 +102,26 @@ def time_grid(rate_max: float, t_end: float, resolution: float = 1.0) -> np.ndar
 
 
 @njit(cache=True)
-def _stencil(grid, x, nmax):
-    """Cubic Lagrange stencil for the value at ``x`` from nodes ``0..nmax``: (first index, 4 weights).
-
-    With fewer than 4 nodes available the remaining weights are zero.
-    """
-    # interval q with grid[q] <= x <= grid[q+1], q+1 <= nmax
-    lo, hi = 0, nmax
+def _interval(grid, x, last):
+    """Index ``q`` of the interval ``grid[q] <= x < grid[q+1]`` among nodes ``0..last``
+    (bisection; clipped to ``0..last-1``, and ``0`` when ``last = 0``)."""
+    lo, hi = 0, last
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if grid[mid] <= x:
             lo = mid
         else:
             hi = mid
-    q = lo
+    return lo
+
+
+@njit(cache=True)
+def _stencil(grid, x, nmax):
+    """Cubic Lagrange stencil for the value at ``x`` from nodes ``0..nmax``: (first index, 4 weights).
+
+    With fewer than 4 nodes available the remaining weights are zero.
+    """
+    q = _interval(grid, x, nmax)
     first = q - 1
     if first + 3 > nmax:
         first = nmax - 3
@@ -140,13 +146,8 @@ def _linear_stencil(grid, x, nmax):
     Positive weights: used where the stencil touches the node being solved for, so that the
     marching recursion stays stable (cubic weights of alternating sign are not).
     """
-    lo, hi = 0, nmax
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if grid[mid] <= x:
-            lo = mid
-        else:
-            hi = mid
+    lo = _interval(grid, x, nmax)
+    hi = min(lo + 1, nmax)
     w = np.zeros(4)
     if hi == lo:
         w[0] = 1.0
@@ -421,15 +422,7 @@ def _conv_operators(grid, kernels, gx, gw):
             if nxt - prev > 1e-14 * ti:
                 # piece [prev, nxt] inside absolute interval [grid[j], grid[j+1]]
                 mid = 0.5 * (prev + nxt)
-                # interval j: grid[j] <= mid < grid[j+1]
-                lo, hi = 0, i
-                while hi - lo > 1:
-                    mm = (lo + hi) // 2
-                    if grid[mm] <= mid:
-                        lo = mm
-                    else:
-                        hi = mm
-                j = lo
+                j = _interval(grid, mid, i)
                 hl = grid[j + 1] - grid[j]
                 half = 0.5 * (nxt - prev)
                 for g in range(3):

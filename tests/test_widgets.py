@@ -25,13 +25,14 @@ def test_draw_explorer_adds_the_limit_only_with_an_equilibrium(ax):
     assert np.isfinite(curve.times).all() and dotted_lines(ax) == []
 
 
-def test_explorer_has_one_slider_per_parameter_and_checks_defaults():
-    widget = explorer(N=25, P=25)
+@pytest.mark.parametrize("build, N, P", [(explorer, 25, 25), (theory_explorer, 50, 100)])
+def test_explorers_have_one_slider_per_parameter_and_check_defaults(build, N, P):
+    widget = build(N=N, P=P)
     sliders = [s for row in widget.children[:2] for s in row.children]
-    assert [s.value for s in sliders] == [1.0, 25, 25, 0.01, 0.0, 0.0]
+    assert [s.value for s in sliders] == [1.0, N, P, 0.01, 0.0, 0.0]
     plt.close("all")
     with pytest.raises(ValueError, match="N must be one of"):
-        explorer(N=30)
+        build(N=30)
 
 
 def test_draw_theory_draws_lines_and_the_limit_only_with_an_equilibrium(ax):
@@ -48,15 +49,6 @@ def test_draw_theory_draws_lines_and_the_limit_only_with_an_equilibrium(ax):
     curve = draw_theory(ax, params.replace(gamma=0.0, sigma2=0.0, N=40, P=20), times=[0.1, 1.0])
     assert np.isfinite(curve.times).all() and dotted_lines(ax) == []
     assert len(ax.get_lines()) == 3               # no label-noise variance: bias, thermal, total
-
-
-def test_theory_explorer_has_one_slider_per_parameter_and_checks_defaults():
-    widget = theory_explorer(N=50, P=100)
-    sliders = [s for row in widget.children[:2] for s in row.children]
-    assert [s.value for s in sliders] == [1.0, 50, 100, 0.01, 0.0, 0.0]
-    plt.close("all")
-    with pytest.raises(ValueError, match="N must be one of"):
-        theory_explorer(N=30)
 
 
 def test_draw_theory_draws_the_theory_and_its_limit(ax):

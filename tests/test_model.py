@@ -85,3 +85,34 @@ def test_error_curve_json_form():
     assert d["times"] == [0.0, "inf"]
     assert d["error"] == pytest.approx([1.0, 0.35])
     assert d["error_sem"] == [0.01, None]
+
+
+def test_given_spectrum_replaces_the_power_law_everywhere():
+    lam = spectrum(1.5, 300)
+    given = Params.from_spectrum(lam, N=200, P=80, sigma2=0.1)
+    power = Params(alpha=1.5, N=200, M=300, P=80, sigma2=0.1)
+    assert given.M == 300 and given.alpha is None
+    np.testing.assert_array_equal(given.eigenvalues, power.eigenvalues)
+    assert given.tail == power.tail
+    assert given.replace(N=100).M == 300
+    times = [0.0, 1.0, 100.0, np.inf]
+    from rfdmft import simulate, theory_laplace
+    np.testing.assert_allclose(theory_laplace(given, times).error, theory_laplace(power, times).error,
+                               rtol=1e-13)
+    np.testing.assert_allclose(simulate(given, times, designs=2).error,
+                               simulate(power, times, designs=2).error, rtol=1e-13)
+
+
+@pytest.mark.parametrize("eigenvalues, message", [
+    ([], "eigenvalues must be"), ([1.0, 0.0], "eigenvalues must be"), ([0.5, 1.0], "non-increasing"),
+    ([1.0, np.nan], "eigenvalues must be")])
+def test_given_spectrum_is_validated(eigenvalues, message):
+    with pytest.raises(ValueError, match=message):
+        Params.from_spectrum(eigenvalues, N=1, P=1)
+
+
+def test_given_spectrum_fixes_M_and_still_needs_a_valid_alpha_without_it():
+    with pytest.raises(ValueError, match="M must equal the number of eigenvalues"):
+        Params.from_spectrum([1.0, 0.5], N=1, P=1, M=3)
+    with pytest.raises(ValueError, match="alpha"):
+        Params(alpha=None, N=1, P=1)

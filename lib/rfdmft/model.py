@@ -3,7 +3,8 @@
 Conventions (shared by the simulator, the theory, the command line and the book):
 
 * kernel eigenmodes ``k = 1..M`` carry the target; the model uses the first ``N <= M``;
-* ``lambda_k = k**-(1 + alpha) / sum_{j<=M} j**-(1 + alpha)``, so the ``M`` eigenvalues sum to one;
+* ``lambda_k = k**-(1 + alpha) / sum_{j<=M} j**-(1 + alpha)``, so the ``M`` eigenvalues sum to one
+  (or any given non-increasing positive spectrum, e.g. a kernel's measured on data);
 * the teacher has mode powers ``p_k = E[wbar_k**2]`` (``p_k = 1``: the isotropic teacher,
   a draw from the prior);
 * labels ``y = ybar(x) + eps`` with ``eps ~ N(0, sigma2)``;
@@ -53,9 +54,13 @@ class Params:
     (default ``N``, must be >= ``N``); ``P`` training points; ``sigma2`` label-noise variance;
     ``gamma`` weight decay; ``T`` Langevin temperature; ``teacher`` the ``M`` mode powers
     ``E[wbar_k^2]`` (default: all ones, the isotropic teacher).
+
+    ``eigenvalues`` replaces the power law by any ``M`` positive, non-increasing kernel
+    eigenvalues (``M`` then defaults to their number, and ``alpha`` may be ``None``); see
+    :meth:`from_spectrum`.
     """
 
-    alpha: float
+    alpha: float | None
     N: int
     P: int
     M: int | None = None
@@ -63,13 +68,38 @@ class Params:
     gamma: float = 0.0
     T: float = 0.0
     teacher: np.ndarray | None = field(default=None, repr=False, compare=False)
+    eigenvalues_given: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_spectrum(cls, eigenvalues, N: int, P: int, teacher=None, **fields) -> "Params":
+        """Parameters for a given spectrum (``M = len(eigenvalues)``), e.g. a kernel's on data."""
+        return cls(alpha=fields.pop("alpha", None), N=N, P=P, teacher=teacher,
+                   eigenvalues_given=eigenvalues, **fields)
 
     def __post_init__(self):
         set_ = object.__setattr__
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, numbers.Real) \
+        given = self.eigenvalues_given
+        if given is not None:
+            lam = np.array(given, dtype=float).reshape(-1)
+            if lam.size == 0 or not np.all(np.isfinite(lam)) or np.any(lam <= 0) \
+                    or np.any(np.diff(lam) > 0):
+                raise ValueError("eigenvalues must be finite, positive and non-increasing, got "
+                                 f"{lam.size} values from {lam.min() if lam.size else None!r} "
+                                 f"to {lam.max() if lam.size else None!r}")
+            lam.setflags(write=False)
+            set_(self, "eigenvalues_given", lam)
+            if self.M is None:
+                set_(self, "M", lam.size)
+            elif self.M != lam.size:
+                raise ValueError(f"M must equal the number of eigenvalues ({lam.size}) when they are "
+                                 f"given, got {self.M!r}")
+        if self.alpha is None and given is not None:
+            pass                                   # alpha only names the power law
+        elif isinstance(self.alpha, bool) or not isinstance(self.alpha, numbers.Real) \
                 or not math.isfinite(self.alpha) or self.alpha <= 0:
             raise ValueError(f"alpha must be a finite number > 0, got {self.alpha!r}")
-        set_(self, "alpha", float(self.alpha))
+        else:
+            set_(self, "alpha", float(self.alpha))
         set_(self, "N", _integer("N", self.N))
         set_(self, "P", _integer("P", self.P))
         M = self.N if self.M is None else _integer("M", self.M)
@@ -95,7 +125,9 @@ class Params:
 
     @property
     def eigenvalues(self) -> np.ndarray:
-        """All ``M`` eigenvalues ``lambda_k``."""
+        """All ``M`` eigenvalues ``lambda_k``: the power law, or the given spectrum."""
+        if self.eigenvalues_given is not None:
+            return self.eigenvalues_given
         return spectrum(self.alpha, self.M)
 
     @property
@@ -116,7 +148,8 @@ class Params:
     def replace(self, **changes) -> "Params":
         """A copy with some fields changed (validated again)."""
         fields = dict(alpha=self.alpha, N=self.N, P=self.P, M=self.M, sigma2=self.sigma2,
-                      gamma=self.gamma, T=self.T, teacher=self.teacher)
+                      gamma=self.gamma, T=self.T, teacher=self.teacher,
+                      eigenvalues_given=self.eigenvalues_given)
         if "N" in changes and "M" not in changes and self.M == self.N:
             fields["M"] = None  # M follows N when it was N
         fields.update(changes)

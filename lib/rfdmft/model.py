@@ -14,6 +14,7 @@ Conventions (shared by the simulator, the theory, the command line and the book)
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -39,11 +40,15 @@ def _nonnegative(name: str, value) -> float:
     return float(value)
 
 
+@functools.lru_cache(maxsize=64)
 def spectrum(alpha: float, M: int) -> np.ndarray:
-    """Kernel eigenvalues ``lambda_k``, ``k = 1..M``, proportional to ``k**-(1+alpha)``, summing to one."""
+    """Kernel eigenvalues ``lambda_k``, ``k = 1..M``, proportional to ``k**-(1+alpha)``, summing to one
+    (read-only; cached, since every solver asks for it)."""
     k = np.arange(1, M + 1, dtype=float)
     lam = k ** -(1.0 + alpha)
-    return lam / lam.sum()
+    lam /= lam.sum()
+    lam.setflags(write=False)
+    return lam
 
 
 @dataclass(frozen=True)

@@ -4,20 +4,27 @@ explained by dynamical mean-field theory.
 Modules: ``model`` (parameters, spectrum, results), ``simulation`` (exact finite-size
 simulator), ``paths`` (sample paths of the stochastic dynamics), ``laplace`` (DMFT by inverse
 Laplace transform), ``dmft`` (DMFT in the time domain), ``equilibrium`` (``t = inf``:
-kernel ridge regression and the Bayesian posterior), ``plotting``, ``widgets``, ``cli``,
-``bench``.
+kernel ridge regression and the Bayesian posterior), ``fitting`` (power-law fits with honest
+uncertainty), ``scaling`` (predicted exponents, the compute-optimal frontier), ``stopping``
+(optimal stopping), ``data`` (kernels, spectra and teachers from data, random-feature
+networks), ``sweeps`` (parameter grids with a cache and any executor), ``plotting``,
+``widgets``, ``cli``, ``bench``.
 """
 
 from .dmft import solve_time_domain, theory_time_domain
 from .equilibrium import equilibrium, krr_learning_curve, posterior, renormalised_ridge
+from .fitting import PowerLawFit, fit_power_law
 from .laplace import response_time, solve_response, theory_laplace
 from .model import ErrorCurve, Params, spectrum, validate_times
 from .paths import SamplePath, sample_path, simulate_paths
 from .simulation import design_error, sample_design, simulate
+from .stopping import optimal_stopping
+from .sweeps import grid, sweep
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["Params", "ErrorCurve", "spectrum", "validate_times", "simulate", "design_error",
            "sample_design", "SamplePath", "sample_path", "simulate_paths", "theory_laplace",
            "solve_response", "response_time", "theory_time_domain", "solve_time_domain",
-           "equilibrium", "posterior", "renormalised_ridge", "krr_learning_curve"]
+           "equilibrium", "posterior", "renormalised_ridge", "krr_learning_curve",
+           "PowerLawFit", "fit_power_law", "optimal_stopping", "grid", "sweep"]

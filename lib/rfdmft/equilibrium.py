@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
+from numba import njit
 
 from .model import ErrorCurve, Params, validate_times
 
@@ -40,39 +40,168 @@ __all__ = ["Equilibrium", "renormalised_ridge", "equilibrium", "equilibrium_curv
            "posterior", "krr_learning_curve"]
 
 
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _mode_sums(lam, kappa):
+    """``P``-independent sums at ``kappa``: ``D = sum_k r_k``, ``sum_k s_k`` and ``sum_k r_k s_k``
+    with ``r_k = lam_k / (lam_k + kappa)``, ``s_k = 1 - r_k`` (``sum r s = -dD / d log kappa``)."""
+    d = 0.0
+    t = 0.0
+    d1 = 0.0
+    for k in range(lam.size):
+        inv = 1.0 / (lam[k] + kappa)
+        rk = lam[k] * inv
+        sk = kappa * inv
+        d += rk
+        t += sk
+        d1 += rk * sk
+    return d, t, d1
+
+
+@njit(cache=True)
+def _deficit(P, N, d, t):
+    """``P - D`` from the smaller of the sums ``D = sum r`` and ``N - D = sum s`` (less round-off)."""
+    return P - d if d <= t else (P - N) + t
+
+
+@njit(cache=True, error_model="numpy")
+def _root_log(lam, P, gamma, lo, hi, x):
+    """Safeguarded Newton in ``x = log kappa``, started at ``x``, on ``(lo, hi)`` for
+    ``f(x) = log(P / D)`` (``gamma = 0``) or ``log(kappa (P - D) / gamma)`` (``gamma > 0``; ``-inf``
+    where ``D >= P``). Both are increasing, negative below the root and positive above, and
+    nearly linear in ``x`` for power-law-like spectra (``D ~ kappa^(-1 / (1 + alpha))``), so
+    Newton needs few steps. ``lo = -inf``: no lower bound known yet. Steps are at most
+    ``log 10``; outside the bracket, bisection. Returns ``(x, converged)``."""
+    N = lam.size
+    big = math.log(10.0)
+    for _ in range(400):
+        kappa = math.exp(x)
+        d, t, d1 = _mode_sums(lam, kappa)
+        deficit = _deficit(P, N, d, t)               # P - D
+        if gamma == 0.0:
+            f = math.log1p(deficit / d)
+            df = d1 / d
+        elif deficit > 0.0:
+            f = x + math.log(deficit / gamma)
+            df = 1.0 + d1 / deficit
+        else:
+            f = -math.inf
+            df = 0.0
+        if f == 0.0:
+            return x, True
+        if f < 0.0:
+            lo = x
+        else:
+            hi = x
+        step = f / df if df > 0.0 else math.copysign(big, f)
+        step = min(max(step, -big), big)
+        new = x - step
+        if abs(step) <= 1e-13:                       # quadratic convergence: new is exact
+            return new, True
+        if not (lo < new < hi):                      # Newton left the bracket: bisect
+            new = 0.5 * (lo + hi) if math.isfinite(lo) else hi - big
+        if hi - lo <= 4e-16 * max(1.0, abs(x)):
+            return new, True
+        x = new
+    return x, False
+
+
+@njit(cache=True)
+def _kappas(lam, Ps, gamma):
+    """The renormalised ridge at every ``P`` of ``Ps`` (floats); ``nan`` where the solver did
+    not converge. ``kappa`` decreases with ``P``, so the ``P`` are visited in increasing order:
+    each root bounds the next one from above, and the last two roots extrapolate (in
+    ``log kappa`` against ``log P``) its starting point."""
+    S = 0.0
+    for k in range(lam.size):
+        S += lam[k]
+    N = lam.size
+    out = np.empty(Ps.size)
+    x1 = math.nan                                    # the last two roots (log P, log kappa)
+    p1 = math.nan
+    x0 = math.nan
+    p0 = math.nan
+    for i in np.argsort(Ps):
+        P = Ps[i]
+        if gamma == 0.0 and N <= P:
+            out[i] = 0.0
+            continue
+        hi = math.log(S / P) if gamma == 0.0 else math.log(gamma / P + S / P)
+        lo = -math.inf if gamma == 0.0 else math.log(gamma / P)
+        if math.isfinite(x1):
+            hi = min(hi, x1 + 1e-12 * max(1.0, abs(x1)))  # the previous root, nudged up
+            guess = x1
+            if math.isfinite(x0) and p1 > p0:
+                guess = x1 + (x1 - x0) / (p1 - p0) * (math.log(P) - p1)
+        else:
+            guess = hi - 1.0
+        if not (lo < guess < hi):
+            guess = hi - 1e-3 * (hi - lo) if math.isfinite(lo) else hi - 1.0
+        x, ok = _root_log(lam, P, gamma, lo, hi, guess)
+        if ok:
+            out[i] = math.exp(x)
+            x0, p0, x1, p1 = x1, p1, x, math.log(P)
+        else:
+            out[i] = math.nan
+            x0 = p0 = x1 = p1 = math.nan
+    return out
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _overlap_block(lam, p, kappa, start, stop):
+    """Plain sums of the four overlap terms over modes ``start..stop-1`` (see ``_overlaps``)."""
+    s0 = s1 = s2 = s3 = 0.0
+    for k in range(start, stop):
+        inv = 1.0 / (lam[k] + kappa)
+        r = lam[k] * inv
+        s0 += r
+        s1 += r * r
+        s2 += lam[k] * p[k] * inv * inv
+        s3 += kappa * inv * (1.0 + r)
+    return s0, s1, kappa * kappa * s2, s3
+
+
+@njit(cache=True)
+def _overlaps(lam, p, kappa):
+    """Sums over the modes, with ``r = lam / (lam + kappa)``, ``s = 1 - r``: ``D = sum r``,
+    ``sum r^2``, ``kappa^2 sum lam p / (lam + kappa)^2`` and ``sum s (1 + r) = N - sum r^2``
+    (``P (1 - gamma_eff) = P - N + sum s (1 + r)`` is free of round-off when ``kappa`` is small).
+    Blocks of 256 modes are summed plainly, the blocks with Kahan compensation (every term is
+    positive): relative error ~1e-15."""
+    total = np.zeros(4)
+    carry = np.zeros(4)
+    for start in range(0, lam.size, 256):
+        block = _overlap_block(lam, p, kappa, start, min(start + 256, lam.size))
+        for j in range(4):
+            y = block[j] - carry[j]
+            t = total[j] + y
+            carry[j] = (t - total[j]) - y
+            total[j] = t
+    return total
+
+
+@njit(cache=True)
+def _overlaps_many(lam, p, kappas):
+    """``_overlaps`` at each of ``kappas`` (rows)."""
+    out = np.empty((kappas.size, 4))
+    for i in range(kappas.size):
+        out[i] = _overlaps(lam, p, kappas[i])
+    return out
+
+
 def renormalised_ridge(lam, P: int, gamma: float) -> float:
     """The renormalised ridge ``kappa`` for eigenvalues ``lam`` (the ``N`` captured ones).
 
     Solves ``kappa = gamma / P + (kappa / P) sum_k lam_k / (lam_k + kappa)``; ``gamma = 0``
-    gives the ridgeless limit (``0`` when ``N <= P``). Relative accuracy about ``1e-14``.
+    gives the ridgeless limit (``0`` when ``N <= P``). Safeguarded Newton in ``log kappa``;
+    relative accuracy about ``1e-14``.
     """
-    lam = np.asarray(lam, dtype=float)
+    lam = np.ascontiguousarray(lam, dtype=float)
     if gamma < 0 or P < 1:
         raise ValueError(f"need gamma >= 0 and P >= 1, got gamma={gamma}, P={P}")
-    S = float(lam.sum())
-
-    def D(kappa):
-        return float(np.sum(lam / (lam + kappa)))
-
-    kappa0 = 0.0
-    if lam.size > P:
-        hi = S / P                               # D(hi) < S / hi = P
-        lo = hi
-        while D(lo) <= P:
-            lo /= 10.0
-            if lo < 1e-300:
-                raise RuntimeError("could not bracket the ridgeless renormalised ridge")
-        kappa0 = math.exp(brentq(lambda x: D(math.exp(x)) - P, math.log(lo), math.log(hi),
-                                 xtol=1e-15, rtol=1e-15, maxiter=500))
-    if gamma == 0:
-        return kappa0
-    lo = max(kappa0, gamma / P)
-    hi = gamma / P + S / P
-    phi = lambda x: 1.0 - gamma / (P * math.exp(x)) - D(math.exp(x)) / P  # increasing in x
-    if phi(math.log(lo)) >= 0:
-        return lo
-    return math.exp(brentq(phi, math.log(lo), math.log(hi), xtol=1e-15, rtol=1e-15,
-                           maxiter=500))
+    kappa = _kappas(lam, np.array([float(P)]), float(gamma))[0]
+    if not math.isfinite(kappa):
+        raise RuntimeError(f"the renormalised ridge did not converge (P={P}, gamma={gamma})")
+    return kappa
 
 
 @dataclass(frozen=True)
@@ -118,22 +247,32 @@ def equilibrium(params: Params) -> Equilibrium:
     not exist (``gamma = 0``, ``N >= P``).
     """
     validate_times([math.inf], params)
-    lam = params.eigenvalues[: params.N]
-    p = params.powers[: params.N]
-    P, N, gamma = params.P, params.N, params.gamma
-    tail = params.tail
-    sig_e = params.sigma2 + tail
-    kappa = renormalised_ridge(lam, P, gamma)
+    lam = np.ascontiguousarray(params.eigenvalues[: params.N])
+    p = np.ascontiguousarray(params.powers[: params.N])
+    kappa = renormalised_ridge(lam, params.P, params.gamma)
+    sums = _overlaps(lam, p, kappa) if kappa > 0 else None
+    return _compose(params.N, params.P, params.gamma, params.T, params.tail, params.sigma2,
+                    kappa, sums)
+
+
+def _compose(N: int, P: int, gamma: float, T: float, tail: float, sigma2: float, kappa: float,
+             sums) -> Equilibrium:
+    """The ``t = inf`` parts from ``kappa`` and the overlaps ``sums = _overlaps(lam, p, kappa)``
+    (``None`` when ``kappa = 0``: ridgeless with ``N <= P``)."""
+    sig_e = sigma2 + tail
     if kappa > 0:
-        ratio = lam / (lam + kappa)
-        D = float(ratio.sum())
-        gamma_eff = float(np.sum(ratio**2)) / P
-        signal = kappa**2 * float(np.sum(lam * p / (lam + kappa) ** 2))
+        D = float(sums[0])
+        gamma_eff = float(sums[1]) / P
+        signal = float(sums[2])
+        # 1 - gamma_eff from the smaller of sum r^2 and N - sum r^2 (less round-off)
+        small = float(sums[1]) <= float(sums[3])
+        complement = 1.0 - gamma_eff if small else (P - N + float(sums[3])) / P
     else:                                         # gamma = 0, N <= P
         D, gamma_eff, signal = float(N), N / P, 0.0
-    if gamma_eff < 1:
-        bias = signal / (1 - gamma_eff) + tail
-        label = sig_e * gamma_eff / (1 - gamma_eff)
+        complement = (P - N) / P
+    if complement > 0:
+        bias = signal / complement + tail
+        label = sig_e * gamma_eff / complement
     else:                                         # interpolation threshold N = P, gamma = 0
         bias = tail
         label = math.inf if sig_e > 0 else 0.0
@@ -143,7 +282,7 @@ def equilibrium(params: Params) -> Equilibrium:
         R0 = N / (P - N)
     else:
         R0 = math.inf
-    thermal = params.T * R0 if params.T > 0 else 0.0
+    thermal = T * R0 if T > 0 else 0.0
     return Equilibrium(kappa=kappa, gamma_eff=gamma_eff, R0=R0, bias=bias,
                        label_variance=label, thermal_variance=thermal)
 
@@ -172,5 +311,24 @@ def posterior(params: Params, prior_variance: float, noise_variance: float) -> E
 
 def krr_learning_curve(params: Params, Ps) -> np.ndarray:
     """Kernel-ridge-regression error (``bias + label_variance``, ridge ``params.gamma``) at each
-    number of data in ``Ps`` (the posterior-mean error; ``T`` is ignored)."""
-    return np.array([equilibrium(params.replace(P=int(P), T=0.0)).mean_error for P in Ps])
+    number of data in ``Ps`` (the posterior-mean error; ``T`` is ignored).
+
+    The spectrum is computed once and the renormalised ridges of all ``P`` are solved together
+    (compiled; each root starts from the previous one); each value equals
+    ``equilibrium(params.replace(P=P)).mean_error``."""
+    Ps = [int(P) for P in np.asarray(Ps).reshape(-1)]
+    for P in Ps:
+        if P < 1:
+            raise ValueError(f"P must be an integer >= 1, got {P}")
+    lam = np.ascontiguousarray(params.eigenvalues[: params.N])
+    p = np.ascontiguousarray(params.powers[: params.N])
+    tail = params.tail
+    kappas = _kappas(lam, np.array(Ps, dtype=float), float(params.gamma))
+    if not np.all(np.isfinite(kappas)):
+        bad = Ps[int(np.argmax(~np.isfinite(kappas)))]
+        raise RuntimeError(f"the renormalised ridge did not converge (P={bad}, "
+                           f"gamma={params.gamma})")
+    sums = _overlaps_many(lam, p, kappas)
+    return np.array([_compose(params.N, P, params.gamma, 0.0, tail, params.sigma2, kappa,
+                              row if kappa > 0 else None).mean_error
+                     for P, kappa, row in zip(Ps, kappas, sums)])

@@ -83,17 +83,43 @@ def _sliders(values: dict, options: dict) -> dict:
     return sliders
 
 
+def _clear_data(ax) -> None:
+    """Remove what a ``draw`` function added to ``ax`` but keep the axes and their ticks:
+    building tick objects anew is most of the cost of a redraw."""
+    for container in list(ax.containers):
+        container.remove()
+    for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts, *ax.images]:
+        artist.remove()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    ax.set_prop_cycle(None)
+    ax.relim()
+
+
 def _live_figure(sliders: dict, draw):
-    """Sliders (rows of three) above a figure redrawn by ``draw(ax, **values)`` on release."""
+    """Sliders (rows of three) above a figure redrawn by ``draw(ax, **values)`` on release.
+
+    One figure (fixed margins, room on the right for a legend) is kept and only its data are
+    replaced; each redraw is rendered once to PNG.
+    """
+    import io
+
     import ipywidgets as widgets
-    from IPython.display import display
+    from IPython.display import Image, display
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 4))
+    FigureCanvasAgg(fig)              # one renderer for every redraw: it caches the typeset text
+    ax = fig.add_axes((0.09, 0.14, 0.56, 0.82))
 
     def update(**values):
-        fig, ax = plt.subplots(figsize=(7.5, 4))
+        _clear_data(ax)
         draw(ax, **values)
-        fig.tight_layout()
-        display(fig)
-        plt.close(fig)
+        ax.autoscale_view()
+        png = io.BytesIO()
+        fig.savefig(png, format="png")
+        display(Image(data=png.getvalue(), format="png"))
 
     output = widgets.interactive_output(update, sliders)
     items = list(sliders.values())

@@ -115,6 +115,19 @@ def _interval(grid, x, last):
     return lo
 
 
+@njit(cache=True, inline="always")
+def _known_part(weights, first, j, G, k, i):
+    """``sum_c weights[j, c] G[k, first[j] + c]`` over the four stencil nodes, leaving out node
+    ``i`` (the unknown of the current step)."""
+    total = 0.0
+    for c in range(4):
+        wc = weights[j, c]
+        idx = first[j] + c
+        if wc != 0.0 and idx != i:
+            total += wc * G[k, idx]
+    return total
+
+
 @njit(cache=True)
 def _stencil(grid, x, nmax):
     """Cubic Lagrange stencil for the value at ``x`` from nodes ``0..nmax``: (first index, 4 weights).
@@ -317,20 +330,8 @@ def _responses(grid, a, lam, gamma, J):
             alpha = 0.0
             beta = 0.0
             for j in range(cnt):
-                Gs = 0.0
-                for c in range(4):
-                    wc = sw[j, c]
-                    if wc != 0.0:
-                        idx = sfirst[j] + c
-                        if idx != i:
-                            Gs += wc * G[k, idx]
-                Glk = 0.0
-                for c in range(4):
-                    wc = lw[j, c]
-                    if wc != 0.0:
-                        idx = lfirst[j] + c
-                        if idx != i:
-                            Glk += wc * G[k, idx]
+                Gs = _known_part(sw, sfirst, j, G, k, i)
+                Glk = _known_part(lw, lfirst, j, G, k, i)
                 w = ws[j]
                 coef = coef_arr[j]
                 if split:

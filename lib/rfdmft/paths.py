@@ -96,23 +96,26 @@ def _row_products(K, w, j):
 
 
 @njit(cache=True)
+def _drift_column(K, w, drive, h, new, j):
+    """Column ``j`` of ``new = w + h (drive - w @ K)`` (``K`` symmetric) for the three parts."""
+    a0, a1, a2 = _row_products(K, w, j)
+    new[0, j] = w[0, j] + h * (drive[0, j] - a0)
+    new[1, j] = w[1, j] + h * (drive[1, j] - a1)
+    new[2, j] = w[2, j] + h * (drive[2, j] - a2)
+
+
+@njit(cache=True)
 def _drift_step(K, w, drive, h, new):
-    """``new = w + h (drive - w @ K)`` (``K`` symmetric), one row of ``K`` at a time."""
+    """``new = w + h (drive - w @ K)``, one row of ``K`` at a time."""
     for j in range(K.shape[0]):
-        a0, a1, a2 = _row_products(K, w, j)
-        new[0, j] = w[0, j] + h * (drive[0, j] - a0)
-        new[1, j] = w[1, j] + h * (drive[1, j] - a1)
-        new[2, j] = w[2, j] + h * (drive[2, j] - a2)
+        _drift_column(K, w, drive, h, new, j)
 
 
 @njit(cache=True, parallel=True)
 def _drift_step_parallel(K, w, drive, h, new):
     """:func:`_drift_step` with the rows shared among threads (the same arithmetic per row)."""
     for j in prange(K.shape[0]):
-        a0, a1, a2 = _row_products(K, w, j)
-        new[0, j] = w[0, j] + h * (drive[0, j] - a0)
-        new[1, j] = w[1, j] + h * (drive[1, j] - a1)
-        new[2, j] = w[2, j] + h * (drive[2, j] - a2)
+        _drift_column(K, w, drive, h, new, j)
 
 
 #: Models with at least this many modes share each Euler-Maruyama step among threads (below,

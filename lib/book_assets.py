@@ -17,6 +17,10 @@ lazy loading of extensions) and SVG output needs no web fonts, so it renders fro
 ``dist/embed.js`` (no require.js), the version that matches ipywidgets 8; it loads its
 Font Awesome fonts relative to itself, so they are copied beside it, and a small
 shim (``HUB_SHIM``) lets it typeset widget labels with MathJax 3.
+
+The book's own stylesheets and scripts live in ``lib/book_static/`` (one copy, next to the
+library); every ``*.css`` and ``*.js`` there is served under ``_static/book/`` and linked
+from every page.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ PACKAGES = {
         "dist/*.ttf": "jupyter-widgets",
     },
 }
+#: The book's own assets (stylesheets, scripts), served under ``_static/book/``.
+BOOK_STATIC = Path(__file__).resolve().parent / "book_static"
 MATHJAX_PATH = "mathjax/tex-svg-full.js"  # relative to _static/
 WIDGETS_JS = "jupyter-widgets/embed.js"  # relative to _static/
 # html-manager typesets widget labels with the MathJax 2 call MathJax.Hub.Queue, which
@@ -113,10 +119,23 @@ def configure_assets(app: Sphinx, config: Config) -> None:
     config.html_static_path = [*config.html_static_path, str(static)]
     config.mathjax_path = MATHJAX_PATH
     config.nb_ipywidgets_js = {HUB_SHIM[0]: {}, WIDGETS_JS: {}}
+    own = static / "book"
+    if own.exists():
+        shutil.rmtree(own)
+    shutil.copytree(BOOK_STATIC, own)
+
+
+def link_book_assets(app: Sphinx) -> None:
+    """Link every stylesheet and script of ``lib/book_static/`` from every page."""
+    for path in sorted(BOOK_STATIC.glob("*.css")):
+        app.add_css_file(f"book/{path.name}")
+    for path in sorted(BOOK_STATIC.glob("*.js")):
+        app.add_js_file(f"book/{path.name}", defer="defer")
 
 
 def setup(app: Sphinx) -> dict:
     # Run before myst-nb reads nb_ipywidgets_js (on builder-inited) and before Sphinx
     # checks the config; priority < 500 puts us ahead of other config-inited handlers.
     app.connect("config-inited", configure_assets, priority=100)
+    app.connect("builder-inited", link_book_assets)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,4 +1,10 @@
-"""Shared test helpers: matplotlib draws off-screen."""
+"""Shared test helpers: matplotlib draws off-screen; the book is built once per session and
+read in headless Chromium."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -6,6 +12,12 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
+#: The book's only build: every chapter executed afresh, any warning fails it.
+BUILD = [str(JUPYTER_BOOK), "build", "--all", "-W", "--keep-going", str(ROOT)]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture
@@ -19,3 +31,24 @@ def ax():
 def dotted_lines(ax):
     """The dotted lines of ``ax``: long-time limits in the book's figures."""
     return [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+
+
+@pytest.fixture(scope="session")
+def book_html() -> Path:
+    """Build the book as CI does (once per session) and return ``_build/html``."""
+    result = subprocess.run(BUILD, cwd=ROOT, capture_output=True, text=True)
+    log = (result.stdout + result.stderr)[-20000:]
+    assert result.returncode == 0, f"`{' '.join(BUILD)}` failed:\n{log}"
+    return ROOT / "_build" / "html"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (Debian's package) driven by Playwright; no network but local files."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"Chromium is needed for the browser tests: {CHROMIUM}"
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()

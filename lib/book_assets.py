@@ -21,12 +21,17 @@ shim (``HUB_SHIM``) lets it typeset widget labels with MathJax 3.
 The book's own stylesheets and scripts live in ``lib/book_static/`` (one copy, next to the
 library); every ``*.css`` and ``*.js`` there is served under ``_static/book/`` and linked
 from every page.
+
+Editions: with the environment variable ``BOOK_EDITION=course`` the build leaves out every
+solution (the exercises stay, and the solutions' code still runs, so their checks still
+hold) and says "course edition" in the title; the default is the full edition.
 """
 
 from __future__ import annotations
 
 import glob
 import json
+import os
 import shutil
 import tarfile
 import tempfile
@@ -125,6 +130,31 @@ def configure_assets(app: Sphinx, config: Config) -> None:
     shutil.copytree(BOOK_STATIC, own)
 
 
+def edition() -> str:
+    """``"full"`` (default) or ``"course"`` (solutions left out), from ``BOOK_EDITION``."""
+    name = os.environ.get("BOOK_EDITION", "full").strip().lower() or "full"
+    if name not in ("full", "course"):
+        raise ExtensionError(f"book_assets: BOOK_EDITION must be 'full' or 'course', got {name!r}")
+    return name
+
+
+def configure_edition(app: Sphinx, config: Config) -> None:
+    """Name the course edition in the title."""
+    if edition() == "course":
+        config.html_title = f"{config.html_title or config.project} (course edition)"
+
+
+def drop_solutions(app: Sphinx, doctree, docname: str) -> None:
+    """In the course edition, remove every solution (after sphinx-exercise merged the gated
+    ones, so their code cells go too)."""
+    if edition() != "course":
+        return
+    from sphinx_exercise.nodes import solution_node
+
+    for node in list(doctree.findall(solution_node)):
+        node.parent.remove(node)
+
+
 def link_book_assets(app: Sphinx) -> None:
     """Link every stylesheet and script of ``lib/book_static/`` from every page."""
     for path in sorted(BOOK_STATIC.glob("*.css")):
@@ -137,5 +167,7 @@ def setup(app: Sphinx) -> dict:
     # Run before myst-nb reads nb_ipywidgets_js (on builder-inited) and before Sphinx
     # checks the config; priority < 500 puts us ahead of other config-inited handlers.
     app.connect("config-inited", configure_assets, priority=100)
+    app.connect("config-inited", configure_edition, priority=101)
     app.connect("builder-inited", link_book_assets)
+    app.connect("doctree-resolved", drop_solutions)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -117,7 +117,7 @@ def krr_learning_curve_brentq(params: Params, Ps) -> np.ndarray:
     """Straightforward reference for :func:`rfdmft.krr_learning_curve`: for each ``P``, solve
     ``kappa = gamma / P + (kappa / P) sum_k lam_k / (lam_k + kappa)`` with
     ``scipy.optimize.brentq`` (``gamma > 0``) and evaluate the ridge-regression error
-    ``(kappa^2 sum lam p / (lam + kappa)^2 + sigma_e gamma_eff) / (1 - gamma_eff) + tail``."""
+    ``(kappa^2 sum lam p / (lam + kappa)^2 + sigma_e2 rho) / (1 - rho) + tail``."""
     from scipy.optimize import brentq
 
     if params.gamma <= 0:
@@ -133,9 +133,9 @@ def krr_learning_curve_brentq(params: Params, Ps) -> np.ndarray:
         kappa = brentq(equation, gamma / P, gamma / P + lam.sum() / P, xtol=1e-300, rtol=1e-15,
                        maxiter=500)
         ratio = lam / (lam + kappa)
-        gamma_eff = np.sum(ratio**2) / P
+        rho = np.sum(ratio**2) / P
         signal = kappa**2 * np.sum(lam * p / (lam + kappa) ** 2)
-        out.append((signal + sig_e * gamma_eff) / (1 - gamma_eff) + tail)
+        out.append((signal + sig_e * rho) / (1 - rho) + tail)
     return np.array(out)
 
 

@@ -9,13 +9,13 @@ ridge ``kappa`` (loss summed over the ``P`` data, so the ridge enters as ``gamma
 
 Ridgeless (``gamma = 0``): ``kappa > 0`` solves ``sum_k lambda_k / (lambda_k + kappa) = P`` when
 ``N > P``, and ``kappa = 0`` when ``N <= P``. With ``D = sum_k lambda_k / (lambda_k + kappa)``,
-``gamma_e = (1/P) sum_k lambda_k^2 / (lambda_k + kappa)^2``, teacher mode powers ``p_k``,
-``tail = sum_{k>N} lambda_k p_k`` and effective noise ``sigma_e = sigma2 + tail``:
+``rho = (1/P) sum_k lambda_k^2 / (lambda_k + kappa)^2``, teacher mode powers ``p_k``,
+``tail = sum_{k>N} lambda_k p_k`` and effective noise variance ``sigma_e2 = sigma2 + tail``:
 
 * bias (error of the noise-averaged predictor, tail included)
-  ``= kappa^2 sum_{k<=N} lambda_k p_k / (lambda_k + kappa)^2 / (1 - gamma_e) + tail``
+  ``= kappa^2 sum_{k<=N} lambda_k p_k / (lambda_k + kappa)^2 / (1 - rho) + tail``
   (ridgeless ``N > P``: the null-space weight; ``N < P``: the tail only);
-* label-noise variance ``= sigma_e gamma_e / (1 - gamma_e)`` (infinite at ``N = P``, ``gamma = 0``);
+* label-noise variance ``= sigma_e2 rho / (1 - rho)`` (infinite at ``N = P``, ``gamma = 0``);
 * thermal variance ``= T R_0``, ``R_0 = int dmu / (h + gamma) = kappa D / gamma``
   (``N / (P - N)`` for ``gamma = 0 < P - N``): the expected posterior variance of the
   prediction at a new input, ``T E tr(Lambda (H + gamma)^-1)``.
@@ -164,7 +164,7 @@ def _overlap_block(lam, p, kappa, start, stop):
 def _overlaps(lam, p, kappa):
     """Sums over the modes, with ``r = lam / (lam + kappa)``, ``s = 1 - r``: ``D = sum r``,
     ``sum r^2``, ``kappa^2 sum lam p / (lam + kappa)^2`` and ``sum s (1 + r) = N - sum r^2``
-    (``P (1 - gamma_eff) = P - N + sum s (1 + r)`` is free of round-off when ``kappa`` is small).
+    (``P (1 - rho) = P - N + sum s (1 + r)`` is free of round-off when ``kappa`` is small).
     Blocks of 256 modes are summed plainly, the blocks with Kahan compensation (every term is
     positive): relative error ~1e-15."""
     total = np.zeros(4)
@@ -210,12 +210,12 @@ class Equilibrium:
 
     ``bias`` includes the uncaptured tail; ``label_variance`` uses the effective noise
     ``sigma2 + tail``; ``thermal_variance = T R_0`` is also the expected posterior variance of
-    the prediction. ``kappa`` is the renormalised ridge, ``gamma_eff`` the overlap
+    the prediction. ``kappa`` is the renormalised ridge, ``rho`` the overlap
     ``(1/P) sum lambda^2 / (lambda + kappa)^2``, ``R0`` the static response.
     """
 
     kappa: float
-    gamma_eff: float
+    rho: float
     R0: float
     bias: float
     label_variance: float
@@ -262,17 +262,17 @@ def _compose(N: int, P: int, gamma: float, T: float, tail: float, sigma2: float,
     sig_e = sigma2 + tail
     if kappa > 0:
         D = float(sums[0])
-        gamma_eff = float(sums[1]) / P
+        rho = float(sums[1]) / P
         signal = float(sums[2])
-        # 1 - gamma_eff from the smaller of sum r^2 and N - sum r^2 (less round-off)
+        # 1 - rho from the smaller of sum r^2 and N - sum r^2 (less round-off)
         small = float(sums[1]) <= float(sums[3])
-        complement = 1.0 - gamma_eff if small else (P - N + float(sums[3])) / P
+        complement = 1.0 - rho if small else (P - N + float(sums[3])) / P
     else:                                         # gamma = 0, N <= P
-        D, gamma_eff, signal = float(N), N / P, 0.0
+        D, rho, signal = float(N), N / P, 0.0
         complement = (P - N) / P
     if complement > 0:
         bias = signal / complement + tail
-        label = sig_e * gamma_eff / complement
+        label = sig_e * rho / complement
     else:                                         # interpolation threshold N = P, gamma = 0
         bias = tail
         label = math.inf if sig_e > 0 else 0.0
@@ -283,7 +283,7 @@ def _compose(N: int, P: int, gamma: float, T: float, tail: float, sigma2: float,
     else:
         R0 = math.inf
     thermal = T * R0 if T > 0 else 0.0
-    return Equilibrium(kappa=kappa, gamma_eff=gamma_eff, R0=R0, bias=bias,
+    return Equilibrium(kappa=kappa, rho=rho, R0=R0, bias=bias,
                        label_variance=label, thermal_variance=thermal)
 
 

@@ -18,10 +18,10 @@ Reduction of the two-time objects
 ---------------------------------
 For the isotropic teacher (captured mode powers 1), ``w(0) = 0``, every equal-time part of
 ``E_g(t)`` is a spectral average ``int dmu(h) f(h, t)`` (``a = h + gamma``; the uncaptured tail
-acts on the labels as noise, so ``sigma_e = sigma2 + tail``):
+acts on the labels as noise, so ``sigma_e2 = sigma2 + tail``):
 
 * bias     ``B(t)  = tail + int dmu (gamma + h e^{-a t})^2 / a^2``,
-* label    ``V(t)  = sigma_e int dmu h (1 - e^{-a t})^2 / a^2``,
+* label    ``V(t)  = sigma_e2 int dmu h (1 - e^{-a t})^2 / a^2``,
 * thermal  ``Th(t) = T int dmu (1 - e^{-2 a t}) / a``.
 
 Taking the Laplace transform in ``t`` (``e^{-2at}`` -> ``1/(z + 2a) = (1/2) / (z/2 + a)``, so the
@@ -29,7 +29,7 @@ equal-time correlation at ``t`` needs the response at ``z`` and ``z/2``, i.e. at
 ``2t``) and reducing the partial fractions in ``a`` gives one-time transforms only:
 
     L[B - tail](z) = [ (z + 2 gamma)^2 R(z/2) / 2 - 2 gamma (z + gamma) R(z) ] / z^2,
-    L[V](z)        = 2 sigma_e [ Rh(z/2) - Rh(z) ] / z^2,
+    L[V](z)        = 2 sigma_e2 [ Rh(z/2) - Rh(z) ] / z^2,
     L[Th](z)       = T R(z/2) / z.
 
 General teacher (mode powers ``p_k``): label and thermal parts are unchanged (the tail

@@ -3,7 +3,13 @@
 Conventions: simulations are markers with error bars (one standard error over designs),
 theory is a line; an infinite time (the long-time limit) is a dotted horizontal line;
 axes are logarithmic for power laws, labelled in lowercase with the book's symbols, and
-figures carry no titles (captions live in the book). Each training regime has one colour.
+figures carry no titles (captions live in the book). Each training regime has one colour,
+and each part of the error has one colour, the same in every figure of the book.
+
+Legibility: the book's article column is about 690 CSS pixels wide and figures are PNGs at
+``FIGURE_DPI``, so a figure at most ``FIGURE_WIDTH`` inches wide is shown at its natural size
+and its text at the point sizes of :func:`use_book_style` (at least 9 pt). Wider figures
+are shrunk by the page and their text with them.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import numpy as np
 
 from .model import ErrorCurve, Params
 
-__all__ = ["REGIMES", "REGIME_COLORS", "PART_COLORS", "PART_LABELS", "regime", "log_axes",
+__all__ = ["FIGURE_WIDTH", "FIGURE_DPI", "use_book_style", "REGIMES", "REGIME_COLORS", "PART_COLORS", "PART_LABELS", "regime", "log_axes",
            "finite_positive", "plot_curve", "plot_limit", "plot_parts"]
 
 #: The four training regimes, in the order the book introduces them.
@@ -26,11 +32,29 @@ REGIME_COLORS = {
     "Bayesian": "#CC79A7",
 }
 
-#: Colours and legend labels of the parts of the error.
+#: Largest figure width (inches) shown unshrunk in the article column, at ``FIGURE_DPI``.
+FIGURE_WIDTH = 6.8
+#: Resolution of the book's figures (pixels per inch; one pixel per CSS pixel).
+FIGURE_DPI = 100
+
+#: Colours and legend labels of the parts of the error (Okabe-Ito; distinct from each other).
 PART_COLORS = {"error": "black", "bias": "#0072B2", "label_variance": "#E69F00",
-               "thermal_variance": "#D55E00"}
+               "thermal_variance": "#CC79A7"}
 PART_LABELS = {"error": "total $E_g$", "bias": "bias", "label_variance": "label-noise variance",
                "thermal_variance": "thermal variance"}
+
+
+def use_book_style() -> None:
+    """Set matplotlib's defaults for the book: figures ``FIGURE_WIDTH`` x 4 inches at
+    ``FIGURE_DPI``, text 11 pt (ticks and legends 10 pt), no text smaller than 9 pt."""
+    import matplotlib as mpl
+
+    mpl.rcParams.update({
+        "figure.figsize": (FIGURE_WIDTH, 4.0), "figure.dpi": FIGURE_DPI,
+        "savefig.dpi": FIGURE_DPI, "font.size": 11, "axes.labelsize": 11,
+        "axes.titlesize": 11, "xtick.labelsize": 10, "ytick.labelsize": 10,
+        "legend.fontsize": 10, "legend.title_fontsize": 10, "figure.constrained_layout.use": True,
+    })
 
 
 def regime(params: Params) -> str:

@@ -139,7 +139,11 @@ def edition() -> str:
 
 
 def configure_edition(app: Sphinx, config: Config) -> None:
-    """Name the course edition in the title."""
+    """Name the course edition in the title; open pages in the light theme.
+
+    The theme reads its default mode from the template context, which jupyter-book leaves
+    empty; the theme's script then reports a console error on every page."""
+    config.html_context = {**config.html_context, "default_mode": "light"}
     if edition() == "course":
         config.html_title = f"{config.html_title or config.project} (course edition)"
 

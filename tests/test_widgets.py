@@ -124,12 +124,54 @@ def test_posterior_curves_without_noise_have_no_optimal_line(ax):
 
 def test_explorers_build_and_validate():
     widget = bayes_explorer()
-    assert len(widget.children) == 3
+    assert len(widget.children) == 4                 # two rows of sliders, figure, status line
+    status = widget.children[-1].value
+    assert status.startswith("equilibrium theory (posterior), computed by Python")
     widget = theory_explorer(gamma=0.01, T=0.01)
-    assert len(widget.children) == 3
+    assert len(widget.children) == 4
+    assert widget.children[-1].value.startswith("DMFT theory (theory_laplace), computed by Python")
     with pytest.raises(ValueError, match="N must be one of"):
         bayes_explorer(N=1000)
     with pytest.raises(ValueError, match="T must be one of"):
         theory_explorer(T=0.5)
     with pytest.raises(ValueError, match="alpha"):
         theory_explorer(alpha=5.0)
+
+
+def placeholder_config(widget) -> dict:
+    """The ``data-config`` of the live HTML placeholder in the widget's display bundle."""
+    import html
+    import json
+    import re
+
+    bundle = widget._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle     # Jupyter: the widget
+    page = bundle["text/html"]                                        # the book: live HTML
+    assert page.startswith('<div class="rfdmft-explorer"') and "<noscript>" in page
+    return json.loads(html.unescape(re.search(r'data-config="([^"]*)"', page).group(1)))
+
+
+def test_explorers_say_what_they_draw_in_each_face():
+    from rfdmft.plotting import PART_COLORS
+    from rfdmft.widgets import M_FACTORS, THEORY_SIZES, explorer_times
+
+    import ipywidgets
+
+    from rfdmft.widgets import Explorer
+
+    widget = explorer(N=25, P=25, designs=2)
+    assert isinstance(widget, Explorer) and isinstance(widget, ipywidgets.VBox)
+    assert widget.children[-1].value.startswith("exact simulator, 2 designs, computed by Python")
+    config = placeholder_config(widget)
+    assert config["kind"] == "theory" and config["notebook_source"] == "exact simulator, 2 designs"
+    assert config["controls"] == ["alpha", "N", "P", "sigma2", "gamma", "T", "M"]
+    assert config["values"] == dict(alpha=1.0, N=25, P=25, sigma2=0.01, gamma=0.0, T=0.0, M=25)
+    assert config["colors"] == PART_COLORS and config["options"]["M"] == list(M_FACTORS)
+    assert np.allclose(config["times"], explorer_times(61, 1e5))
+
+    config = placeholder_config(theory_explorer(controls=("alpha", "P"), sigma2=0.1))
+    assert config["controls"] == ["alpha", "P"]                   # no N slider: no M slider
+    assert config["values"]["sigma2"] == 0.1 and config["options"]["N"] == list(THEORY_SIZES)
+    config = placeholder_config(bayes_explorer())
+    assert config["kind"] == "bayes" and config["Ps"][0] == 10 and config["Ps"][-1] == 10_000
+    plt.close("all")

@@ -1,4 +1,4 @@
-"""Interactive figures for the chapters (ipywidgets).
+"""Interactive figures for the chapters (ipywidgets in Jupyter, live HTML on the book's pages).
 
 The explorer recomputes the error curve with the exact simulator (``simulate``) each time a
 slider is released. It uses a few designs and at most ``N, P = 400`` so that this takes a
@@ -7,9 +7,27 @@ fraction of a second; its markers carry the standard error over those designs.
 The theory explorer draws the DMFT prediction (``theory_laplace``, lines) instead; it is
 fast enough for much larger models (``N, P`` up to 6400). The Bayesian explorer draws
 learning curves of the posterior from the equilibrium theory.
+
+Two faces. Every explorer returns an :class:`Explorer`, an ipywidgets ``VBox`` (sliders, the
+figure redrawn by Python, a status line saying what is drawn). In JupyterLab or Notebook it
+is that widget. Its display bundle also carries a ``text/html`` placeholder (``<div
+class="rfdmft-explorer" data-config=...>``), which the built book shows instead of the widget
+(``nb_mime_priority_overrides`` in ``_config.yml``): there ``lib/book_static/rfdmft-explorer.js``
+builds the sliders and redraws the figure in the reader's browser with
+``lib/book_static/rfdmft-theory.js``, a JavaScript port of ``theory_laplace`` (power-law
+spectrum, isotropic teacher), ``equilibrium`` and ``posterior``. On the page every explorer,
+including the simulator-based :func:`explorer`, therefore draws the DMFT theory, and says so;
+the page also offers an ``M`` slider (target modes, as multiples of ``N``) wherever ``N`` is
+live.
 """
 
 from __future__ import annotations
+
+import functools
+import html
+import json
+import re
+import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -19,8 +37,8 @@ from .plotting import PART_COLORS, PART_LABELS, log_axes, plot_curve, plot_limit
 from .simulation import simulate
 
 __all__ = ["SIZES", "LEVELS", "THEORY_SIZES", "THEORY_LEVELS", "BAYES_VARIANCES",
-           "explorer_times", "draw_explorer", "explorer", "draw_theory", "theory_explorer",
-           "draw_posterior_curves", "bayes_explorer"]
+           "M_FACTORS", "Explorer", "explorer_times", "draw_explorer", "explorer",
+           "draw_theory", "theory_explorer", "draw_posterior_curves", "bayes_explorer"]
 
 #: Values offered by the ``N`` and ``P`` sliders.
 SIZES = (25, 50, 100, 200, 400)
@@ -32,6 +50,8 @@ LEVELS = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 THEORY_LEVELS = (0.0, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 #: Values offered by the prior-variance and noise-variance sliders of the Bayesian explorer.
 BAYES_VARIANCES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+#: Target modes ``M`` offered on the book's pages, as multiples of ``N`` (page only).
+M_FACTORS = (1, 2, 4, 10)
 
 _SYMBOLS = {"alpha": r"\(\alpha\)", "N": r"\(N\)", "P": r"\(P\)", "sigma2": r"\(\sigma^2\)",
             "gamma": r"\(\gamma\)", "T": r"\(T\)", "prior_variance": "prior var.",
@@ -96,8 +116,60 @@ def _clear_data(ax) -> None:
     ax.relim()
 
 
-def _live_figure(sliders: dict, draw):
-    """Sliders (rows of three) above a figure redrawn by ``draw(ax, **values)`` on release.
+class _Page:
+    """What the book's page needs to rebuild an explorer in the browser (``data-config``)."""
+
+    def __init__(self, kind: str, source: str, values: dict, controls, options: dict, **extra):
+        self.config = dict(kind=kind, notebook_source=source, values=values,
+                           controls=list(controls), options={k: list(v) for k, v in
+                                                             options.items()},
+                           alpha=dict(min=0.25, max=3.0, step=0.25),
+                           colors=dict(PART_COLORS),
+                           labels={k: re.sub(r"\$E_g\$", "E<sub>g</sub>", v)
+                                   for k, v in PART_LABELS.items()},
+                           **extra)
+
+    def html(self) -> str:
+        config = json.dumps(self.config, separators=(",", ":"), allow_nan=False)
+        return ('<div class="rfdmft-explorer" data-kind="{}" data-config="{}">'
+                '<noscript><p class="rfdmft-noscript">This interactive figure is drawn by '
+                'JavaScript in your browser; with JavaScript off it cannot be shown. Run the '
+                'chapter as a notebook to use it.</p></noscript></div>'
+                ).format(html.escape(self.config["kind"]), html.escape(config, quote=True))
+
+
+class Explorer:
+    """Mixin: the display bundle of an explorer is its widget view plus, as ``text/html``,
+    the placeholder the book's pages turn into live sliders (see the module docstring)."""
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs) or {}
+        if isinstance(bundle, tuple):
+            bundle = bundle[0]
+        bundle = dict(bundle)
+        bundle["text/html"] = self.page.html()
+        return bundle
+
+
+@functools.lru_cache(maxsize=1)
+def _explorer_box_class():
+    import ipywidgets as widgets
+
+    class ExplorerBox(Explorer, widgets.VBox):
+        """Sliders, the figure and a status line; shows as live HTML on the book's pages."""
+
+    return ExplorerBox
+
+
+def _explorer_box(children, page):
+    box = _explorer_box_class()(children)
+    box.page = page
+    return box
+
+
+def _live_figure(sliders: dict, draw, page: _Page):
+    """Sliders (rows of three) above a figure redrawn by ``draw(ax, **values)`` on release,
+    and a status line saying what is drawn (``page.config["notebook_source"]``).
 
     One figure (fixed margins, room on the right for a legend) is kept and only its data are
     replaced; each redraw is rendered once to PNG.
@@ -112,19 +184,27 @@ def _live_figure(sliders: dict, draw):
     fig = Figure(figsize=(8, 4))
     FigureCanvasAgg(fig)              # one renderer for every redraw: it caches the typeset text
     ax = fig.add_axes((0.09, 0.14, 0.56, 0.82))
+    source = page.config["notebook_source"]
+    status = widgets.HTML(value=f"{source}: computing")
 
     def update(**values):
+        start = time.perf_counter()
         _clear_data(ax)
-        draw(ax, **values)
+        try:
+            draw(ax, **values)
+        except (ValueError, RuntimeError) as err:
+            status.value = f"{source}: not drawn: {html.escape(str(err))}"
+            raise
         ax.autoscale_view()
         png = io.BytesIO()
         fig.savefig(png, format="png")
         display(Image(data=png.getvalue(), format="png"))
+        status.value = f"{source}, computed by Python in {time.perf_counter() - start:.2f} s"
 
     output = widgets.interactive_output(update, sliders)
     items = list(sliders.values())
     rows = [widgets.HBox(items[i:i + 3]) for i in range(0, len(items), 3)]
-    return widgets.VBox([*rows, output])
+    return _explorer_box([*rows, output, status], page)
 
 
 def explorer(alpha: float = 1.0, N: int = 200, P: int = 100, sigma2: float = 0.01,
@@ -132,13 +212,20 @@ def explorer(alpha: float = 1.0, N: int = 200, P: int = 100, sigma2: float = 0.0
     """Sliders for ``alpha, N, P, sigma2, gamma, T`` above a live figure of the simulated
     ``E_g(t)`` (:func:`draw_explorer`).
 
-    Returns the widget; as the last expression of a cell it shows the figure for the
-    default values, which is also what a static page shows.
+    Returns an :class:`Explorer` widget; as the last expression of a cell it shows the
+    figure for the default values. On the book's pages the same cell shows live sliders
+    that redraw the DMFT theory in the browser (not the simulator), with an ``M`` slider;
+    the status line says which is drawn.
     """
     values = dict(alpha=alpha, N=N, P=P, sigma2=sigma2, gamma=gamma, T=T)
     options = dict(N=SIZES, P=SIZES, sigma2=LEVELS, gamma=LEVELS, T=LEVELS)
-    return _live_figure(_sliders(values, options),
-                        lambda ax, **v: draw_explorer(ax, Params(**v), designs=designs, seed=seed))
+    sliders = _sliders(values, options)
+    page = _Page("theory", f"exact simulator, {designs} designs", dict(values, M=N),
+                 [*values, "M"], dict(options, M=M_FACTORS),
+                 times=explorer_times(61, 1e5).tolist(), compare_gamma=False)
+    return _live_figure(sliders,
+                        lambda ax, **v: draw_explorer(ax, Params(**v), designs=designs, seed=seed),
+                        page)
 
 
 def draw_theory(ax, params: Params, times=None, compare_gamma: bool = False) -> ErrorCurve:
@@ -181,8 +268,10 @@ def theory_explorer(alpha: float = 1.0, N: int = 800, P: int = 200, sigma2: floa
     ``E_g(t)`` (:func:`draw_theory`); the other parameters keep their given values.
 
     Like :func:`explorer`, but the curves are the Laplace-domain theory (lines), which takes
-    a fraction of a second even for ``N, P = 6400``. Returns the widget; as the last
-    expression of a cell it shows the figure for the default values.
+    a fraction of a second even for ``N, P = 6400``. Returns an :class:`Explorer` widget;
+    as the last expression of a cell it shows the figure for the default values, and on the
+    book's pages live sliders (the same theory, computed in the browser; an ``M`` slider
+    joins when ``N`` is among the controls).
     """
     values = dict(alpha=alpha, N=N, P=P, sigma2=sigma2, gamma=gamma, T=T)
     if not controls or any(name not in values for name in controls):
@@ -192,8 +281,12 @@ def theory_explorer(alpha: float = 1.0, N: int = 800, P: int = 200, sigma2: floa
     Params(**values)                                    # fixed values are checked here too
     fixed = {name: value for name, value in values.items() if name not in controls}
     sliders = _sliders({name: values[name] for name in controls}, options)
+    page = _Page("theory", "DMFT theory (theory_laplace)", dict(values, M=N),
+                 [*controls, *(["M"] if "N" in controls else [])], dict(options, M=M_FACTORS),
+                 times=explorer_times(61, 1e5).tolist(), compare_gamma=bool(compare_gamma))
     return _live_figure(sliders, lambda ax, **v: draw_theory(ax, Params(**fixed, **v),
-                                                             compare_gamma=compare_gamma))
+                                                             compare_gamma=compare_gamma),
+                        page)
 
 
 def draw_posterior_curves(ax, params: Params, prior_variance: float, noise_variance: float,
@@ -231,7 +324,10 @@ def draw_posterior_curves(ax, params: Params, prior_variance: float, noise_varia
 def bayes_explorer(alpha: float = 1.0, N: int = 800, sigma2: float = 0.01,
                    prior_variance: float = 1.0, noise_variance: float = 0.01):
     """Sliders for ``alpha, N, sigma2`` and the posterior's prior and noise variances above
-    the learning curves of :func:`draw_posterior_curves` (equilibrium theory, fast)."""
+    the learning curves of :func:`draw_posterior_curves` (equilibrium theory, fast).
+
+    Returns an :class:`Explorer` widget; on the book's pages the same sliders are live and
+    the curves are computed in the browser."""
     values = dict(alpha=alpha, N=N, sigma2=sigma2, prior_variance=prior_variance,
                   noise_variance=noise_variance)
     options = dict(N=THEORY_SIZES, sigma2=BAYES_VARIANCES, prior_variance=BAYES_VARIANCES,
@@ -241,4 +337,8 @@ def bayes_explorer(alpha: float = 1.0, N: int = 800, sigma2: float = 0.01,
         draw_posterior_curves(ax, Params(alpha=alpha, N=N, P=1, sigma2=sigma2),
                               prior_variance, noise_variance)
 
-    return _live_figure(_sliders(values, options), draw)
+    sliders = _sliders(values, options)
+    Ps = np.unique(np.logspace(1, 4, 31).astype(int))          # as draw_posterior_curves
+    page = _Page("bayes", "equilibrium theory (posterior)", values, list(values), options,
+                 Ps=[int(P) for P in Ps])
+    return _live_figure(sliders, draw, page)

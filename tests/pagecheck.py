@@ -42,6 +42,9 @@ typeset their labels after "load"). A finding is ``(page, kind, detail)``; the k
     them aligned columns) that wraps is reported, as wrapping scrambles its columns.
 ``wide-image`` (1280 px)
     An image wider than the column.
+``wide-element`` (1280 px)
+    Anything else in the article that reaches past the column (inline code, a widget, a
+    table of prose) and is not inside a box that scrolls within the column.
 ``broken-image``
     ``img.complete && naturalWidth === 0``.
 ``small-figure-text`` (1280 px)
@@ -326,6 +329,27 @@ JS_MEASURE = r"""
             where: where(img)};
   });
 
+  // Anything else reaching past the column, outside a box that scrolls within it.
+  R.wide = [];
+  const article = document.querySelector('article.bd-article');
+  if (article) {
+    for (const el of article.querySelectorAll('*')) {
+      if (el.closest('svg, mjx-container, .math, .cell_output, table, img')) continue;
+      const r = el.getBoundingClientRect();
+      if (!r.width || (r.right <= right + 1 && r.left >= left - 1)) continue;
+      let contained = false;
+      for (let a = el.parentElement; a && a !== article; a = a.parentElement) {
+        if (getComputedStyle(a).overflowX !== 'visible') { const ar = a.getBoundingClientRect(); contained = ar.right <= right + 1 && ar.left >= left - 1; break; }
+      }
+      if (contained) continue;
+      const p = el.parentElement;
+      if (p && p !== article && (p.getBoundingClientRect().right > right + 1)) continue;
+      R.wide.push({el: describe(el), where: where(el), width: round(r.width), right: round(r.right),
+                   text: (el.innerText || '').trim().split('\n')[0].slice(0, 100)});
+      if (R.wide.length >= 10) break;
+    }
+  }
+
   }
   // Phone: what sticks out of the viewport (outermost elements, not inside a scroll box).
   R.sticking = [];
@@ -468,6 +492,10 @@ class PageChecker:
                     else f"{o['width']:.0f} px wide; the column is {o['column']:.0f} px")
             text = f": “{o['text']}”" if o["text"] else ""
             add(o["kind"], f"<{o['el']}> {size}{_at(o)}{text}")
+        for w in m["wide"]:
+            text = f": “{w['text']}”" if w["text"] else ""
+            add("wide-element", f"<{w['el']}> reaches {w['right'] - col['right']:.0f} px past the "
+                                f"column{_at(w)}{text}")
         for img in m["images"]:
             src = ("an inline data: image" if img["src"].startswith("data:")
                    else "…/" + img["src"].rsplit("/", 1)[-1][:24] + ("…" if len(img["src"].rsplit("/", 1)[-1]) > 24 else ""))

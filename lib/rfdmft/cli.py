@@ -1,7 +1,13 @@
 """Command line: ``python -m rfdmft simulate ...`` and ``python -m rfdmft theory ...``.
 
 Bad input exits with status 2 and one line on standard error naming the parameter, its
-value and what is allowed. Numbers that cannot be trusted are never printed.
+value and what is allowed; so does a problem too large for this machine's memory (estimated
+before any work, see :func:`rfdmft.model.check_theory_size`). A solver that cannot give
+trusted numbers exits with status 1 and one line; numbers that cannot be trusted are never
+printed. Ctrl-C exits with status 130 and the line ``rfdmft: interrupted`` (within about a
+second, also while a long compiled call runs, see :func:`_interrupt_watchdog`); output piped
+into a reader that stops early (``| head``) ends quietly with status 141 (``128 + SIGPIPE``,
+the status a Unix tool killed by ``SIGPIPE`` reports). No traceback is ever shown.
 """
 
 from __future__ import annotations
@@ -9,11 +15,22 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import signal
 import sys
+import threading
 
 import numpy as np
 
-from .model import Params, validate_times
+from .model import Params, check_memory, check_theory_size, validate_times
+
+#: Exit statuses: usage error, untrusted numbers or failure, broken pipe, Ctrl-C.
+EXIT_USAGE, EXIT_FAILED, EXIT_PIPE, EXIT_INTERRUPTED = 2, 1, 141, 130
+
+#: Seconds the main thread gets to handle Ctrl-C itself before the watchdog ends the process.
+INTERRUPT_GRACE = 0.5
+
+_interrupt_reported = threading.Event()
 
 
 class UsageError(Exception):
@@ -118,16 +135,35 @@ def _as_flag(message: str) -> str:
     return message
 
 
+#: What produced the numbers, for the messages: (command, method) -> name.
+_PRODUCERS = {("simulate", "exact"): "the exact simulation", ("simulate", "sde"): "the SDE simulation",
+              ("theory", "laplace"): "the Laplace theory",
+              ("theory", "time-domain"): "the time-domain theory"}
+
+
+def _check(args):
+    """Every check that needs no solver work: values, times, and the memory the run needs."""
+    from . import simulation
+
+    params = Params(alpha=args.alpha, N=args.N, M=args.M, P=args.P, sigma2=args.sigma2,
+                    gamma=args.gamma, T=args.T)
+    times = validate_times(args.times, params)
+    if args.command == "simulate":
+        # the target's spectrum and teacher powers (M entries each) come first
+        size = f"M = {params.M}" if params.M != params.N else f"N = {params.N}"
+        check_memory(24.0 * params.M, f"{size} (the target's spectrum)")
+        simulation.check_size(params, method=args.method, times=len(times))
+    else:
+        check_theory_size(params, times, args.method)
+    return params, times
+
+
 def _run(args) -> dict:
     from . import dmft, laplace, paths, simulation
 
     try:
-        params = Params(alpha=args.alpha, N=args.N, M=args.M, P=args.P, sigma2=args.sigma2,
-                        gamma=args.gamma, T=args.T)
-        times = validate_times(args.times, params)
-        if args.command == "simulate":
-            simulation.check_size(params, params.M if args.method == "sde" else params.N)
-    except ValueError as error:
+        params, times = _check(args)
+    except (ValueError, OverflowError) as error:
         raise UsageError(_as_flag(str(error))) from None
     run = {
         ("simulate", "exact"): lambda: simulation.simulate(params, times, designs=args.designs,
@@ -142,7 +178,8 @@ def _run(args) -> dict:
     values = np.array([result[key] for key in ("error", "bias", "label_variance",
                                                 "thermal_variance")], dtype=float)
     if not np.all(np.isfinite(values)):
-        raise RuntimeError("the simulation produced non-finite values; nothing is printed")
+        raise RuntimeError(f"{_PRODUCERS[args.command, args.method]} produced non-finite values; "
+                           "nothing is printed")
     return result
 
 
@@ -157,25 +194,106 @@ def _table(result: dict) -> str:
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows)
 
 
-def main(argv=None) -> int:
+def _interrupt_watchdog(grace: float = INTERRUPT_GRACE) -> None:
+    """Make Ctrl-C end the process within ``grace`` seconds even while the main thread is in a
+    long compiled call (LAPACK, a numba kernel that releases the GIL), where Python's own
+    handler would wait until the call returns.
+
+    ``signal.set_wakeup_fd`` has the C-level handler write the signal number into a pipe at
+    once; a daemon thread reads it and, unless the main thread has reported the interrupt
+    within ``grace`` seconds (the normal path: ``KeyboardInterrupt``, one line, status 130),
+    writes that line itself and ends the process with ``os._exit(130)``. Command line only:
+    it must run in the main thread."""
+    read, write = os.pipe()
+    os.set_blocking(write, False)
     try:
-        args = build_parser().parse_args(argv)
-        if args.command == "bench":
-            from .bench import run
-            run(quick=args.quick)
+        signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    except (ValueError, OSError):                      # not the main thread: nothing to do
+        os.close(read)
+        os.close(write)
+        return
+
+    def watch():
+        while True:
+            try:
+                data = os.read(read, 64)
+            except OSError:
+                return
+            if not data:
+                return
+            if signal.SIGINT in data and not _interrupt_reported.wait(grace):
+                _report_interrupt()
+                os._exit(EXIT_INTERRUPTED)
+
+    threading.Thread(target=watch, name="rfdmft-interrupt-watchdog", daemon=True).start()
+
+
+def _report_interrupt() -> None:
+    if not _interrupt_reported.is_set():
+        _interrupt_reported.set()
+        try:
+            os.write(2, b"rfdmft: interrupted\n")
+        except OSError:
+            pass
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe: point standard output at /dev/null so that the interpreter's final
+    flush does not fail again (and print a traceback) on the way out."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text if text else type(error).__name__
+
+
+def main(argv=None, *, watchdog: bool | None = None) -> int:
+    """Run the command line; returns the exit status. ``watchdog`` (default: when ``argv`` is
+    ``None``, i.e. a real command line) installs :func:`_interrupt_watchdog`."""
+    if watchdog if watchdog is not None else argv is None:
+        _interrupt_watchdog()
+    _interrupt_reported.clear()
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+            if args.command == "bench":
+                from .bench import run
+                run(quick=args.quick)
+                sys.stdout.flush()
+                return 0
+            result = _run(args)
+            print(json.dumps(result, allow_nan=False) if args.json else _table(result))
+            sys.stdout.flush()
             return 0
-        result = _run(args)
-    except UsageError as error:
-        print(f"rfdmft: error: {error}", file=sys.stderr)
-        return 2
-    except (RuntimeError, np.linalg.LinAlgError, MemoryError) as error:
-        print(f"rfdmft: failed: {error}", file=sys.stderr)
-        return 1
+        except UsageError as error:
+            print(f"rfdmft: error: {_one_line(error)}", file=sys.stderr)
+            return EXIT_USAGE
+        except MemoryError as error:
+            print(f"rfdmft: failed: out of memory{': ' + _one_line(error) if str(error) else ''}",
+                  file=sys.stderr)
+            return EXIT_FAILED
+        except (RuntimeError, np.linalg.LinAlgError) as error:
+            print(f"rfdmft: failed: {_one_line(error)}", file=sys.stderr)
+            return EXIT_FAILED
+        except BrokenPipeError:
+            raise
+        except SystemExit:
+            raise
+        except Exception as error:                  # never a traceback: one line, status 1
+            print(f"rfdmft: failed: {type(error).__name__}: {_one_line(error)}", file=sys.stderr)
+            return EXIT_FAILED
     except KeyboardInterrupt:
-        print("rfdmft: interrupted", file=sys.stderr)
-        return 130
-    print(json.dumps(result, allow_nan=False) if args.json else _table(result))
-    return 0
+        _report_interrupt()
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_PIPE
 
 
 if __name__ == "__main__":

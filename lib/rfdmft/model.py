@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Params", "ErrorCurve", "spectrum", "validate_times"]
+__all__ = ["Params", "ErrorCurve", "spectrum", "validate_times", "validate_z", "available_memory",
+           "check_memory", "theory_memory", "time_domain_memory", "check_theory_size"]
 
 
 def _integer(name: str, value, minimum: int = 1) -> int:
@@ -37,7 +38,19 @@ def _nonnegative(name: str, value) -> float:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return float(value)
+    return float(value) + 0.0                     # -0.0 -> 0.0 (one value, one cache key)
+
+
+def _vector(name: str, value, what: str) -> np.ndarray:
+    """A 1-D float array (a copy); anything else is refused, not flattened."""
+    try:
+        array = np.array(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a 1-D array of {what}, got {value!r}") from None
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of {what}, got an array of shape "
+                         f"{array.shape}")
+    return array + 0.0                            # -0.0 -> 0.0
 
 
 @functools.lru_cache(maxsize=64)
@@ -51,7 +64,7 @@ def spectrum(alpha: float, M: int) -> np.ndarray:
     return lam
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Params:
     """One setting of the model, validated at construction.
 
@@ -63,6 +76,11 @@ class Params:
     ``eigenvalues`` replaces the power law by any ``M`` positive, non-increasing kernel
     eigenvalues (``M`` then defaults to their number, and ``alpha`` may be ``None``); see
     :meth:`from_spectrum`.
+
+    Arrays are stored read-only (also after ``copy``, ``deepcopy`` and pickling, which rebuild
+    and re-validate the object); ``-0.0`` is stored as ``0.0``. Equality and hash use every
+    field, arrays by their contents (``None`` and an array are different values, as in the
+    sweep cache key).
     """
 
     alpha: float | None
@@ -85,7 +103,7 @@ class Params:
         set_ = object.__setattr__
         given = self.eigenvalues_given
         if given is not None:
-            lam = np.array(given, dtype=float).reshape(-1)
+            lam = _vector("eigenvalues", given, "positive non-increasing kernel eigenvalues")
             if lam.size == 0 or not np.all(np.isfinite(lam)) or np.any(lam <= 0) \
                     or np.any(np.diff(lam) > 0):
                 raise ValueError("eigenvalues must be finite, positive and non-increasing, got "
@@ -104,7 +122,7 @@ class Params:
                 or not math.isfinite(self.alpha) or self.alpha <= 0:
             raise ValueError(f"alpha must be a finite number > 0, got {self.alpha!r}")
         else:
-            set_(self, "alpha", float(self.alpha))
+            set_(self, "alpha", float(self.alpha) + 0.0)
         set_(self, "N", _integer("N", self.N))
         set_(self, "P", _integer("P", self.P))
         M = self.N if self.M is None else _integer("M", self.M)
@@ -114,7 +132,7 @@ class Params:
         for name in ("sigma2", "gamma", "T"):
             set_(self, name, _nonnegative(name, getattr(self, name)))
         if self.teacher is not None:
-            powers = np.array(self.teacher, dtype=float).reshape(-1)
+            powers = _vector("teacher", self.teacher, f"{M} mode powers (one per target mode)")
             if powers.shape != (M,) or not np.all(np.isfinite(powers)) or np.any(powers < 0):
                 raise ValueError(
                     f"teacher must be {M} finite non-negative mode powers (one per target mode), "
@@ -122,6 +140,24 @@ class Params:
                     + ("" if powers.shape != (M,) else " with negative or non-finite entries"))
             powers.setflags(write=False)
             set_(self, "teacher", powers)
+
+    def _key(self) -> tuple:
+        arrays = tuple(None if a is None else (a.shape, a.tobytes())
+                       for a in (self.teacher, self.eigenvalues_given))
+        return (self.alpha, self.N, self.P, self.M, self.sigma2, self.gamma, self.T) + arrays
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __reduce__(self):
+        # rebuilt through __init__: validated again, arrays read-only again
+        return (self.__class__, (self.alpha, self.N, self.P, self.M, self.sigma2, self.gamma,
+                                 self.T, self.teacher, self.eigenvalues_given))
 
     @property
     def isotropic(self) -> bool:
@@ -210,3 +246,169 @@ class ErrorCurve:
             if value is not None:
                 out[key] = [float(x) if math.isfinite(x) else None for x in value]
         return out
+
+
+def validate_z(z, gamma: float = 0.0) -> np.ndarray:
+    """Laplace variables as a complex array (same shape): finite real and imaginary parts, and
+    ``z + gamma`` off the closed negative real half-line ``(-inf, 0]`` (where the resolvent has
+    its spectrum). Raises ``ValueError`` naming the first bad value."""
+    try:
+        z = np.asarray(z, dtype=complex)
+    except (TypeError, ValueError):
+        raise ValueError(f"z must be complex numbers, got {z!r}") from None
+    if z.size == 0:
+        raise ValueError("z must contain at least one value, got none")
+    flat = z.reshape(-1)
+    bad = ~(np.isfinite(flat.real) & np.isfinite(flat.imag))
+    if bad.any():
+        raise ValueError(f"z must be finite complex numbers, got {flat[bad][0]}")
+    s = flat + gamma
+    bad = (s.imag == 0) & (s.real <= 0)
+    if bad.any():
+        raise ValueError(f"z + gamma must not lie on the negative real half-line (-inf, 0], got "
+                         f"z = {flat[bad][0]} with gamma = {gamma:g}")
+    return z
+
+
+# --------------------------------------------------------------------------------------------
+# memory: estimates of the solvers' peaks, checked against what this machine has free
+# --------------------------------------------------------------------------------------------
+
+#: Share of the available memory a single computation may plan to use.
+MEMORY_FRACTION = 0.8
+
+
+def _gigabytes(n: float) -> str:
+    return f"{n / 1e9:.3g} GB" if math.isfinite(n) else "unboundedly much"
+
+
+def available_memory() -> int:
+    """Bytes this process can still allocate: ``MemAvailable`` of ``/proc/meminfo`` (Linux),
+    else ``os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')``, and no more than an
+    address-space limit (``ulimit -v``) leaves. Falls back to 2**62 when nothing is known."""
+    import os
+    import resource
+
+    found = None
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    found = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        found = None
+    if found is None:
+        try:
+            found = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            found = 2**62
+    try:
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit != resource.RLIM_INFINITY:
+            found = min(found, limit)
+    except (ValueError, OSError):
+        pass
+    return int(found)
+
+
+def check_memory(needed: float, what: str, available: int | None = None) -> None:
+    """Refuse, before any work, a computation whose estimated peak ``needed`` (bytes) exceeds
+    ``MEMORY_FRACTION`` of ``available`` (default :func:`available_memory`).
+
+    ``what`` names the computation and its size parameters, starting with the parameter
+    (e.g. ``"N = 1000000000 (theory, Laplace)"``), and leads the one-line ``ValueError``."""
+    available = available_memory() if available is None else int(available)
+    needed = float(needed)
+    if not needed <= MEMORY_FRACTION * available:
+        raise ValueError(
+            f"{what} is too large for this machine: it needs about {_gigabytes(needed)} of "
+            f"memory at its peak, and {_gigabytes(available)} is available (at most "
+            f"{MEMORY_FRACTION:.0%} of it is used)")
+
+
+#: Bytes per target mode for the spectrum (``arange`` and ``lambda``) and the teacher powers.
+_BYTES_PER_TARGET_MODE = 24
+#: Bytes per model mode of the Laplace solver, isotropic teacher (measured: 24-30, numba's
+#: mode arrays included).
+_BYTES_PER_MODE_LAPLACE = 48
+#: Time-domain solver: bytes per (mode x grid node) and per grid node squared (measured:
+#: 56-73 and about 1000; the operators are ``rank x n x n`` with ``rank`` ~ 30).
+_BYTES_PER_MODE_NODE = 80
+_BYTES_PER_NODE2 = 1200
+
+
+def time_domain_memory(N: int, grid_points: int) -> float:
+    """Estimated peak bytes of one time-domain solve (``rfdmft.dmft``) on ``grid_points`` nodes
+    with ``N`` modes: ``80 N n + 1200 n^2``. The first term is the ``N x n`` mode responses,
+    their integrals and the compressing SVD; the second the convolution operators
+    (``rank x n x n``) and the two-time functions. Calibrated on the measured peak
+    (``resource.getrusage`` max RSS and ``tracemalloc``) of ``solve_time_domain`` at
+    ``N = 1e3..3e4``, ``n = 200..360``: 56-73 bytes per mode and node, about 1000 per node^2."""
+    return float(_BYTES_PER_MODE_NODE) * N * grid_points + float(_BYTES_PER_NODE2) * grid_points**2
+
+
+def _time_grid_points(rate_max: float, t_end: float, resolution: float) -> float:
+    """Number of nodes of ``rfdmft.dmft.time_grid(rate_max, t_end, resolution)`` (same formula,
+    computed without building the grid; ``inf`` when ``t_end`` is not finite)."""
+    delta = 0.12 / resolution
+    h0 = 0.1 / (resolution * max(rate_max, 1e-300))
+    J = math.ceil(1.0 / delta)
+    tau_u = h0 * J
+    if not math.isfinite(t_end):
+        return math.inf
+    if t_end <= tau_u:
+        return max(math.ceil(t_end / h0), 4) + 1
+    return J + 1 + math.ceil(math.log(t_end / tau_u) / math.log1p(delta))
+
+
+def theory_memory(params: Params, times, method: str = "laplace",
+                  resolution: float = 1.0) -> float:
+    """Estimated peak bytes of ``theory_laplace`` (``method="laplace"``) or
+    ``theory_time_domain`` / ``solve_time_domain`` (``"time-domain"``) at ``params, times``,
+    without doing any of the work.
+
+    Laplace: ``24 M`` (spectrum, teacher powers) ``+ 48 N`` (isotropic teacher; measured 24-30
+    bytes per mode at ``N = 1e5, 1e6``) ``+ 3 (2K+1) 16 N`` for a non-isotropic teacher (the
+    two-point transform's ``(2K+1) x N`` complex resolvents; measured 2380 bytes per mode at
+    ``K = 24``) ``+ 64 (K+1)`` bytes per time. Time domain: ``24 M`` plus
+    :func:`time_domain_memory` on the grid of its first Richardson pass (resolution
+    ``2 resolution``, the grid ``rfdmft.dmft.time_grid`` builds for the largest finite time).
+    """
+    if method not in ("laplace", "time-domain"):
+        raise ValueError(f"method must be 'laplace' or 'time-domain', got {method!r}")
+    t = validate_times(times)
+    base = float(_BYTES_PER_TARGET_MODE) * params.M
+    if method == "laplace":
+        K = 24
+        try:
+            from .laplace import CONTOUR
+            K = int(CONTOUR["K"])
+        except (ImportError, KeyError, TypeError, ValueError):
+            pass
+        isotropic = params.teacher is None or bool(np.all(params.teacher[: params.N] == 1.0))
+        per_mode = _BYTES_PER_MODE_LAPLACE + (0 if isotropic else 3 * (2 * K + 1) * 16)
+        return base + float(per_mode) * params.N + 64.0 * (K + 1) * t.size
+    finite = t[np.isfinite(t) & (t > 0)]
+    if finite.size == 0:
+        return base
+    if base > MEMORY_FRACTION * available_memory():
+        return base                               # the spectrum alone does not fit
+    lam_1 = float(params.eigenvalues[0])
+    rate_max = params.gamma + params.P * lam_1
+    t_end = max(2.0 * float(finite.max()), 10.0 / rate_max) * 1.02
+    n = _time_grid_points(rate_max, t_end, 2.0 * resolution)
+    return base + time_domain_memory(params.N, n)
+
+
+def check_theory_size(params: Params, times, method: str = "laplace",
+                      resolution: float = 1.0, available: int | None = None) -> None:
+    """``ValueError`` (one line, starting ``"N = ..."``) when :func:`theory_memory` exceeds what
+    this machine has available (:func:`check_memory`); call it before any work."""
+    needed = theory_memory(params, times, method, resolution)
+    size = f"N = {params.N}"
+    if params.M != params.N:
+        size = (f"M = {params.M} (N = {params.N})"
+                if _BYTES_PER_TARGET_MODE * params.M > needed / 2 else f"N = {params.N} (M = {params.M})")
+    solver = "Laplace" if method == "laplace" else "time-domain"
+    check_memory(needed, f"{size} ({solver} theory)", available)

@@ -181,7 +181,7 @@ def _check_path_arguments(params, times, integrator, dt):
         raise ValueError("t = inf needs integrator='exact' (Euler-Maruyama cannot reach it)")
     if dt is not None and not (isinstance(dt, (int, float)) and 0 < dt < math.inf):
         raise ValueError(f"dt must be a finite number > 0, got {dt!r}")
-    check_size(params, params.M)
+    check_size(params, params.M, method="sde", times=t.size)
     return t
 
 

@@ -23,12 +23,13 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
+from scipy.linalg import lapack
 from threadpoolctl import threadpool_limits
 
-from .model import ErrorCurve, Params, validate_times
+from .model import ErrorCurve, Params, check_memory, validate_times
 
 __all__ = ["sample_design", "design_error", "simulate", "design_seeds", "one_blas_thread",
-           "MAX_DESIGN_ENTRIES"]
+           "MAX_DESIGN_ENTRIES", "check_size", "exact_memory", "paths_memory"]
 
 #: Largest design (entries of ``P x N``, about 8 GB of float64) the simulators accept.
 MAX_DESIGN_ENTRIES = 10**9
@@ -52,13 +53,64 @@ def design_seeds(seed: int, designs: int) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence(seed).spawn(designs)
 
 
-def check_size(params: Params, columns: int | None = None) -> None:
-    """Refuse designs too large for memory, naming the parameters."""
+#: Spectra with ``lambda_N / lambda_1`` below this may need the accurate (Jacobi) SVD, whose
+#: peak memory includes an ``N x N`` basis; the memory estimate then counts it.
+STEEP_SPECTRUM = 1e-8
+
+
+def _may_need_accurate(params: Params) -> bool:
+    lam = params.eigenvalues[: params.N]
+    return bool(lam[-1] < STEEP_SPECTRUM * lam[0])
+
+
+def exact_memory(params: Params, times: int = 1, accurate: bool | None = None) -> float:
+    """Estimated peak bytes of one design of the exact simulator: ``8 (3 P N + 6 n^2 + 6 t r)``
+    with ``r = min(N, P)``, ``n = r`` for the fast SVD and ``n = N`` for the accurate one (its
+    complete ``N x N`` basis), ``t`` the number of times. The design, its copy inside LAPACK and
+    the squared directions give ``3 P N``; the factors and LAPACK's work ``~6 n^2``. Calibrated
+    with ``tracemalloc`` at (N, P) = (2000, 500), (500, 2000), (1200, 1200), (1500, 500) and
+    (500, 1500), isotropic and not, fast and accurate: 2.3-7.0 design sizes measured."""
+    r = min(params.N, params.P)
+    accurate = _may_need_accurate(params) if accurate is None else accurate
+    n = params.N if accurate else r
+    return 8.0 * (3.0 * params.P * params.N + 6.0 * float(n) ** 2 + 6.0 * times * r)
+
+
+def paths_memory(params: Params, times: int = 1) -> float:
+    """Estimated peak bytes of one sample path: ``8 (2 P M + 5 N^2 + 8 t N)``: the features
+    (``P x M``) and a product of their size, ``H``, its eigenvectors (or ``K``) and the
+    products with them (``N x N`` each), and the weights (times x 3 x N, twice).
+    Calibrated with ``tracemalloc`` at (N, P, M) = (300, 100, 300), (100, 300, 600)."""
+    return 8.0 * (2.0 * params.P * params.M + 5.0 * float(params.N) ** 2
+                  + 8.0 * times * params.N)
+
+
+def check_size(params: Params, columns: int | None = None, method: str | None = None,
+               times: int = 1) -> None:
+    """Refuse, before any work, designs too large for memory, naming the sizes and the estimate.
+
+    ``method`` is ``"exact"`` (the closed-form simulator) or ``"sde"`` (sample paths); by default
+    ``"sde"`` when ``columns`` differs from ``N`` (the paths draw all ``M`` modes), else
+    ``"exact"``. Raises ``ValueError``.
+    """
     columns = params.N if columns is None else columns
+    if method is None:
+        method = "exact" if columns == params.N else "sde"
+    if method not in ("exact", "sde"):
+        raise ValueError(f"method must be 'exact' or 'sde', got {method!r}")
+    if method == "sde":
+        columns = params.M
     if params.P * columns > MAX_DESIGN_ENTRIES:
         raise ValueError(
             f"P x N = {params.P} x {columns} is too large: a design may have at most "
             f"{MAX_DESIGN_ENTRIES:.0e} entries (about 8 GB)")
+    if method == "exact":
+        check_memory(exact_memory(params, times),
+                     f"P x N = {params.P} x {params.N} (exact simulator, one design)")
+    else:
+        check_memory(paths_memory(params, times),
+                     f"P x M = {params.P} x {params.M} with N = {params.N} (sample paths: "
+                     "an N x N matrix, one design)")
 
 
 def sample_design(params: Params, rng: np.random.Generator, columns: int | None = None) -> np.ndarray:
@@ -87,40 +139,125 @@ def _factors(a: np.ndarray, t: np.ndarray):
     return g, q
 
 
+#: The fast SVD is trusted when its smallest ``h`` is at least this fraction of the largest
+#: (then every ``h`` has about ``eps / sqrt(FAST_SPREAD)`` = 1e-11 relative accuracy) and, for
+#: ``N > P``, the null weight (found by a subtraction) is at least ``NULL_FRACTION`` of the total.
+FAST_SPREAD = 1e-10
+NULL_FRACTION = 1e-5
+
+
+def _fast_factor(params: Params, A: np.ndarray):
+    """Thin SVD by LAPACK's divide and conquer: ``h`` and the range directions (rows of ``vt``)."""
+    if params.P < params.N:      # factor the tall side: LAPACK is much faster on it than on A
+        u, s, _ = np.linalg.svd(A.T, full_matrices=False)
+        return s**2, u.T
+    _, s, vt = np.linalg.svd(A, full_matrices=False)
+    return s**2, vt
+
+
+def _accurate_factor(params: Params, A: np.ndarray):
+    """SVD with high relative accuracy for the column-graded design ``A = Phi Lambda^{1/2}``.
+
+    LAPACK's preconditioned one-sided Jacobi SVD (``dgejsv``, Drmac and Veselic) computes the
+    singular values of ``B D`` (``D`` diagonal, ``B`` well conditioned, as the Gaussian ``Phi``
+    is) to relative accuracy ``eps kappa(B)`` however steep ``D``, and directions whose small
+    components stay accurate. Returns ``h`` (``N`` values, zeros for the null space of ``H``)
+    and a complete orthonormal basis of the ``N`` modes (``N x N``, one direction a row).
+    """
+    N, P = params.N, params.P
+    if not np.any(A):
+        return np.zeros(N), np.eye(N)
+    if P >= N:               # A (P x N) graded by columns
+        sva, _, v, work, _, info = lapack.dgejsv(A, joba=0, jobu=3, jobv=0, jobr=0, jobt=1, jobp=0)
+        basis = v.T
+    else:                    # A^T (N x P) graded by rows; the full U holds the null space of H
+        sva, u, _, work, _, info = lapack.dgejsv(np.asfortranarray(A.T), joba=2, jobu=1, jobv=3,
+                                                 jobr=0, jobt=1, jobp=0)
+        basis = u.T
+    if info != 0:
+        raise np.linalg.LinAlgError(f"the accurate SVD (LAPACK dgejsv) failed (info = {info})")
+    s = sva * (work[0] / work[1])
+    h = np.zeros(N)
+    h[: s.size] = s**2
+    return h, basis
+
+
+def _spectral(params: Params, A: np.ndarray):
+    """``h``, the directions ``V`` (rows) and whether they are complete (``N`` of them)."""
+    lam = params.eigenvalues[: params.N]
+    h, vt = _fast_factor(params, A)
+    if np.all(np.isfinite(h)) and h.size and h[0] > 0:
+        trusted = h[-1] >= FAST_SPREAD * h[0]
+        if trusted and params.N > params.P:
+            trusted = float(lam.sum() - ((vt**2) @ lam).sum()) >= NULL_FRACTION * float(lam.sum())
+        if trusted:
+            return h, vt, params.N <= params.P
+    lam_ratio = float(lam[-1] / lam[0])
+    check_memory(exact_memory(params, accurate=True),
+                 f"P x N = {params.P} x {params.N} with lambda_N / lambda_1 = {lam_ratio:.3g} "
+                 "(a spectrum this steep needs the accurate SVD and its N x N basis)")
+    h, basis = _accurate_factor(params, A)
+    return h, basis, True
+
+
+def _unlearned(h: np.ndarray, gamma: float, t: np.ndarray) -> np.ndarray:
+    """``1 - m = (gamma + h e^{-(h + gamma) t}) / (h + gamma)`` without cancellation (1 where
+    ``h + gamma = 0``); a (times x modes) grid."""
+    a = (h + gamma)[None, :]
+    hh = h[None, :]
+    t = np.asarray(t, dtype=float)[:, None]
+    positive = a > 0
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        at = np.where(np.isfinite(t), a * t, np.where(positive, np.inf, 0.0))
+        decay = np.exp(-at)
+        e = (gamma + hh * decay) / np.where(positive, a, 1.0)
+    return np.where(positive, np.minimum(e, 1.0), 1.0)
+
+
 def design_error(params: Params, A: np.ndarray, times) -> ErrorCurve:
-    """Error and its parts for one fixed design ``A`` (``P x N``), averaged over everything else."""
+    """Error and its parts for one fixed design ``A`` (``P x N``), averaged over everything else.
+
+    Steep spectra (tiny ``lambda_N / lambda_1``) make the small eigenvalues of ``H`` and the
+    small components of its eigenvectors carry the result; they are then computed with high
+    relative accuracy (see :func:`_accurate_factor`), and the learned fraction ``1 - m`` of each
+    direction in a form without cancellation.
+    """
     t = validate_times(times, params)
     A = np.asarray(A, dtype=float)
     if A.shape != (params.P, params.N):
         raise ValueError(f"A must have shape (P, N) = ({params.P}, {params.N}), got {A.shape}")
+    if not np.all(np.isfinite(A)):
+        raise ValueError("A must be finite")
     lam_all, powers = params.eigenvalues, params.powers
     lam, p = lam_all[: params.N], powers[: params.N]
     tail = params.tail
-
-    if params.P < params.N:      # factor the tall side: LAPACK is much faster on it than on A
-        u, s, _ = np.linalg.svd(A.T, full_matrices=False)
-        vt = u.T
-    else:
-        _, s, vt = np.linalg.svd(A, full_matrices=False)
-    h = s**2
-    v2 = vt**2                                   # (r, N): squared components of the range directions
-    c = v2 @ lam                                 # weight of each range direction
-    null_weight = max(float(lam.sum() - c.sum()), 0.0) if params.N > params.P else 0.0
     gamma = params.gamma
+
+    h, vt, complete = _spectral(params, A)
+    v2 = vt**2                                   # squared components of the directions
+    c = v2 @ lam                                 # weight of each direction
+    null_weight = 0.0
+    if not complete and params.N > params.P:
+        null_weight = max(float(lam.sum() - c.sum()), 0.0)
 
     g, q = _factors(h + gamma, t)                # (times, r)
     learning = h > 0                             # exact zeros carry no label signal
-    m = np.where(learning, g * h, 0.0)           # fraction of a direction learned
+    e = np.where(learning, _unlearned(h, gamma, t), 1.0)     # 1 - m
     if params.isotropic:
-        bias = ((1.0 - m) ** 2) @ c + null_weight
+        bias = (e**2) @ c + null_weight
+    elif complete:                               # (I - M) = V diag(e) V^T exactly
+        XY = ((vt * lam) @ vt.T) * ((vt * p) @ vt.T)
+        bias = np.einsum("ti,ij,tj->t", e, XY, e)
     else:
+        m = 1.0 - e
         X = (vt * lam) @ vt.T
         Y = (vt * p) @ vt.T
         d = v2 @ (lam * p)
         bias = np.einsum("ti,ij,tj->t", m, X * Y, m) - 2.0 * m @ d + float(lam @ p)
-    bias = bias + tail
+    bias = np.maximum(bias, 0.0) + tail
 
-    label = (params.sigma2 + tail) * (np.where(learning, h * g**2, 0.0) @ c)
+    with np.errstate(over="ignore", invalid="ignore"):
+        label = (params.sigma2 + tail) * (np.where(learning, h * g**2, 0.0) @ c)
 
     thermal = np.zeros_like(t)
     if params.T > 0:
@@ -128,6 +265,11 @@ def design_error(params: Params, A: np.ndarray, times) -> ErrorCurve:
         if null_weight > 0:
             _, q0 = _factors(np.array([gamma]), t)
             thermal = thermal + params.T * null_weight * q0[:, 0]
+    parts = np.stack([bias, label, thermal])
+    if not np.all(np.isfinite(parts)):
+        raise FloatingPointError(
+            "the exact simulator produced non-finite values (the thermal variance without "
+            f"equilibrium exceeds the floating-point range at t = {t[~np.isfinite(parts).all(0)][0]:g}?)")
     return ErrorCurve(times=t, bias=bias, label_variance=label, thermal_variance=thermal)
 
 
@@ -141,7 +283,7 @@ def simulate(params: Params, times, designs: int = 20, seed: int = 0,
     t = validate_times(times, params)
     if isinstance(designs, bool) or not isinstance(designs, (int, np.integer)) or designs < 1:
         raise ValueError(f"designs must be an integer >= 1, got {designs!r}")
-    check_size(params)
+    check_size(params, method="exact", times=t.size)
     parts = np.empty((designs, 3, t.size))
     seeds = design_seeds(seed, designs)
     iterator = range(designs)
@@ -160,7 +302,12 @@ def _average(t: np.ndarray, parts: np.ndarray) -> ErrorCurve:
     """Mean over designs (axis 0) of (bias, label, thermal) and the standard error of their sum."""
     designs = parts.shape[0]
     total = parts.sum(axis=1)
-    sem = total.std(axis=0, ddof=1) / np.sqrt(designs) if designs > 1 else np.full(t.size, np.nan)
+    if designs > 1:              # scaled, so that parts near the float range do not overflow
+        scale = np.max(np.abs(total), axis=0)
+        scale = np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
+        sem = (total / scale).std(axis=0, ddof=1) * scale / np.sqrt(designs)
+    else:
+        sem = np.full(t.size, np.nan)
     mean = parts.mean(axis=0)
     return ErrorCurve(times=t, bias=mean[0], label_variance=mean[1], thermal_variance=mean[2],
                       error_sem=sem)

@@ -144,19 +144,25 @@ def cache_key(function, params: Params, times, *, version: str | None = None, **
 # --------------------------------------------------------------------------------------------
 
 def _cache_dir(cache) -> Path | None:
+    """The cache directory (created if missing). Only reading is checked here: a directory
+    that exists but is not writable is fine when every point is cached (see :func:`sweep`)."""
     if cache is None:
         return None
     if not isinstance(cache, (str, os.PathLike)):
         raise ValueError(f"cache must be None or a directory path, got {cache!r}")
+    if os.fspath(cache) in ("", b""):
+        raise ValueError("cache must be None or a non-empty directory path, got '' (write "
+                         "cache='.' for the current directory)")
     path = Path(cache)
     if path.exists() and not path.is_dir():
         raise ValueError(f"cache must be a directory, got {str(path)!r}, which is a file")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ValueError(f"cache directory {str(path)!r} cannot be created: {error}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ValueError(f"cache directory {str(path)!r} is not writable")
+    if not path.exists():
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ValueError(f"cache directory {str(path)!r} cannot be created: {error}") from None
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise ValueError(f"cache directory {str(path)!r} is not readable")
     return path
 
 
@@ -258,6 +264,18 @@ def _default_pool(workers: int):
                                initializer=_limit_threads, initargs=(max(1, cores // workers),))
 
 
+def _stop_workers(pool) -> None:
+    """Terminate the worker processes of our own ``ProcessPoolExecutor`` (after Ctrl-C): points
+    already handed to a worker cannot be cancelled otherwise, and would run to the end."""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        with contextlib.suppress(Exception):
+            process.terminate()
+    for process in list(processes.values()):
+        with contextlib.suppress(Exception):
+            process.join(timeout=1.0)
+
+
 def _progress_bar(enabled: bool, total: int, initial: int, description: str):
     if not enabled:
         return None
@@ -288,7 +306,15 @@ def sweep(function, grid, times, *, cache=None, executor=None, progress: bool = 
 
     Returns a :class:`SweepResult`: the curves in grid order. If a point fails, the points
     finished so far stay cached, the pending ones are cancelled and the error is raised with
-    the failing point named.
+    the failing point named. On Ctrl-C (``KeyboardInterrupt``) the queued points are
+    cancelled, the default pool's workers are stopped at once (the points they were computing
+    are lost), every point that had finished is written to the cache, and the
+    ``KeyboardInterrupt`` is raised again; a rerun resumes from the cache.
+
+    The cache is checked before any work: ``cache=""`` is refused (write ``"."`` for the
+    current directory), a cache entry's path that is a directory is refused, and a directory
+    without write access is refused only when some point still needs computing (a complete
+    cache can be read from a read-only directory).
     """
     function = _resolve(function)
     points = list(grid) if grid is not None and not isinstance(grid, Params) else None
@@ -315,19 +341,26 @@ def sweep(function, grid, times, *, cache=None, executor=None, progress: bool = 
         for i, params in enumerate(points):
             keys[i] = cache_key(function, params, t, **kwargs)
             path = directory / f"{keys[i]}.npz"
+            if path.exists() and not path.is_file():
+                raise ValueError(f"cache entry {str(path)!r} (sweep point {i}) is not a file; "
+                                 "remove it or use another cache directory")
             curves[i] = _read(path, keys[i], t)
             if curves[i] is not None:
                 from_cache.append(i)
             elif path.exists():
                 recomputed.append(i)
     pending = [i for i in range(len(points)) if curves[i] is None]
+    if pending and directory is not None and not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f"cache directory {str(directory)!r} is not writable, and {len(pending)} "
+                         f"of the {len(points)} points are not cached yet (reading a complete "
+                         "cache needs no write access)")
     bar = _progress_bar(progress, len(points), len(points) - len(pending), name.split(".")[-1])
 
     def store(i, curve):
+        if directory is not None:          # written first: an interrupted write is retried
+            _write(directory / f"{keys[i]}.npz", keys[i], curve, f"{name} {points[i]!r}")
         curves[i] = curve
         computed.append(i)
-        if directory is not None:
-            _write(directory / f"{keys[i]}.npz", keys[i], curve, f"{name} {points[i]!r}")
         if bar is not None:
             bar.update(1)
 
@@ -357,6 +390,7 @@ def sweep(function, grid, times, *, cache=None, executor=None, progress: bool = 
             own = executor is None
             pool = _default_pool(len(pending)) if own else executor
             futures = {}
+            interrupted = False
             done: queue.Queue = queue.Queue()
             try:
                 for i in pending:
@@ -371,11 +405,25 @@ def sweep(function, grid, times, *, cache=None, executor=None, progress: bool = 
                         keep_finished(futures, i)
                         raise failed(i, error)
                     store(i, curve)
+            except KeyboardInterrupt:
+                interrupted = True
+                raise
             finally:
-                unfinished = [f for f in futures.values() if not f.done()]
-                for future in unfinished:
+                if interrupted:
+                    # Ctrl-C: keep every point that has finished; stop our own pool's workers at
+                    # once (their running points are lost, queued ones never start: the pool
+                    # marks them broken) and keep what arrived meanwhile
+                    with contextlib.suppress(Exception):
+                        keep_finished(futures, None)
+                    if own:
+                        _stop_workers(pool)
+                        with contextlib.suppress(Exception):
+                            pool.shutdown(wait=True, cancel_futures=False)
+                        with contextlib.suppress(Exception):
+                            keep_finished(futures, None)
+                for future in [f for f in futures.values() if not f.done()]:
                     future.cancel()
-                if own:
+                if own and not interrupted:
                     pool.shutdown(wait=True, cancel_futures=True)
     finally:
         if bar is not None:

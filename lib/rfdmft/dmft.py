@@ -74,7 +74,7 @@ from .model import ErrorCurve, Params, validate_times
 from .simulation import one_blas_thread
 
 __all__ = ["theory_time_domain", "solve_time_domain", "TimeDomainSolution", "time_grid",
-           "responses"]
+           "responses", "spectral_gap", "grid_plan"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,7 +191,7 @@ def _phi_weights(z):
 # responses
 # --------------------------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _responses(grid, a, lam, gamma, J):
     """March ``G_k``, ``m_k = u * G_k`` and ``u`` (``R_D = delta - u``) on ``grid``.
 
@@ -603,13 +603,31 @@ class TimeDomainSolution:
     residual: float
 
 
-def _interp(grid: np.ndarray, values: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Values at times ``t`` by local cubic Lagrange interpolation on the grid nodes."""
+def _interp(grid: np.ndarray, values: np.ndarray, t: np.ndarray, power: int = 0) -> np.ndarray:
+    """Values at times ``t`` by local cubic Lagrange interpolation on the grid nodes.
+
+    ``power > 0``: the values vanish like ``t**power`` at ``t = 0`` (the label-noise variance
+    like ``t^2``, the integral of the response like ``t``). Below the second node they are then
+    interpolated as ``t**power`` times the cubic through ``values / grid**power`` at nodes 1..4:
+    the node values carry a relative error of order ``(h0 rate)^2`` that varies from node to
+    node, and a plain cubic through node 0 turns that variation into a spurious term linear in
+    ``t`` which dominates ``t**power`` as ``t -> 0`` (a negative label variance at ``t = 1e-8``).
+    """
     out = np.empty(t.size)
     n = grid.size
     for idx, x in enumerate(t):
         if x == 0.0:
             out[idx] = values[0]
+            continue
+        if power > 0 and x < grid[2] and n >= 5:
+            nodes = grid[1:5]
+            scaled = values[1:5] / nodes**power
+            w = np.ones(4)
+            for a_ in range(4):
+                for b_ in range(4):
+                    if b_ != a_:
+                        w[a_] *= (x - nodes[b_]) / (nodes[a_] - nodes[b_])
+            out[idx] = float(np.dot(w, scaled)) * x**power
             continue
         first, w = _stencil(grid, float(x), n - 1)
         out[idx] = float(np.dot(w, values[first:first + 4]))
@@ -622,7 +640,8 @@ def _solve_on_grid(params: Params, grid: np.ndarray, tol: float, svd_tol: float)
     tail = params.tail
     G, Gh, u, Rv = responses(params, grid)
     if not (np.all(np.isfinite(G)) and np.all(np.isfinite(u))):
-        raise RuntimeError("time-domain DMFT: the response functions are not finite")
+        raise RuntimeError("time-domain DMFT: the response functions are not finite (the "
+                           "marching scheme is unstable at these settings); no numbers returned")
     c = lam * lam * params.P
     G1 = _trapezoid_cumulative(grid, G)
     B = G + params.gamma * G1
@@ -654,15 +673,163 @@ def _solve_on_grid(params: Params, grid: np.ndarray, tol: float, svd_tol: float)
 def _curve_at(params: Params, grid, parts, t: np.ndarray) -> ErrorCurve:
     bias, label, R1, _, _ = parts
     b = _interp(grid, bias, t)
-    lv = _interp(grid, label, t)
+    lv = _interp(grid, label, t, power=2)
     if params.T > 0:
-        th = params.T * _interp(grid, R1, 2.0 * t)
+        th = params.T * _interp(grid, R1, 2.0 * t, power=1)
     else:
         th = np.zeros(t.size)
     b[t == 0] = bias[0]
     lv[t == 0] = 0.0
     th[t == 0] = 0.0
     return ErrorCurve(times=t, bias=b, label_variance=lv, thermal_variance=th)
+
+
+# --------------------------------------------------------------------------------------------
+# late times, reach and size
+# --------------------------------------------------------------------------------------------
+
+#: A time is taken from the equilibrium when the proven distance of every part from its
+#: ``t = inf`` value is below this fraction of the ``t = inf`` error.
+RELAXED = 1e-12
+#: The two-time operators are built in absolute time, so at time ``t`` a lag carries a
+#: round-off of about ``1e-16 t``; the grid may end at most this many fastest time scales
+#: ``1 / (gamma + P lambda_1)`` after 0 (round-off then ``<= 1e-7`` of the finest step).
+REACH = 1e9
+
+
+def spectral_gap(params: Params) -> float:
+    """Lower edge ``h_min`` of the non-zero spectrum of ``H`` in the DMFT (deterministic equivalent).
+
+    With ``gamma`` absorbed in ``z``, the self-consistency ``R(z) = sum_k lambda_k /
+    (z + lambda_k P q)``, ``q = 1 / (1 + R)`` is inverted on the real axis ``z = -x``: writing
+    ``y = x / q``, ``1 - q = phi(y) = sum_k lambda_k / (P lambda_k - y)`` and
+    ``x(y) = y (1 - phi(y))``. Outside the spectrum ``x`` increases along the physical branch,
+    which starts at ``x = 0`` from ``y = 0`` (``N < P``) or from ``y* < 0`` with ``phi(y*) = 1``
+    (``N > P``; the atom of the null space sits at ``x = 0``); its maximum is the edge. Returned:
+    the largest ``x`` on a fine sample of the branch, which is never above the edge (a valid
+    lower bound on every relaxation rate). ``0`` at ``N = P``, where the spectrum reaches 0.
+    """
+    lam = np.asarray(params.eigenvalues[: params.N], dtype=float)
+    N, P = lam.size, params.P
+    if N == P:
+        return 0.0
+    u = np.unique(np.concatenate([np.logspace(-14, 0, 160, endpoint=False),
+                                  1.0 - np.logspace(-14, 0, 160, endpoint=False)]))
+    Plam = P * lam
+    if N < P:
+        y = Plam[-1] * u
+    else:
+        # y* = -kappa' with sum_k lambda_k / (P lambda_k + kappa') = 1 (kappa' = P kappa)
+        def excess(k):
+            return float(np.sum(lam / (Plam + k))) - 1.0
+        lo, hi = 0.0, float(lam.sum())
+        while excess(hi) > 0:
+            lo, hi = hi, 2.0 * hi
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            if mid <= lo or mid >= hi:
+                break
+            if excess(mid) > 0:
+                lo = mid
+            else:
+                hi = mid
+        y = -lo * u           # lo < kappa': every sample lies on the physical branch
+    best = 0.0
+    for chunk in np.array_split(y, max(1, y.size * N // 4_000_000)):
+        phi = (lam[None, :] / (Plam[None, :] - chunk[:, None])).sum(axis=1)
+        x = chunk * (1.0 - phi)
+        best = max(best, float(np.max(x)))
+    return best
+
+
+def _relaxation(params: Params, t: np.ndarray):
+    """Times past full relaxation, their equilibrium parts and a proven bound on the difference.
+
+    With ``M(t) = gamma / (H + gamma) + D(t)``, ``D = H e^{-(H + gamma) t} / (H + gamma)``
+    (``||D|| <= x = e^{-r t}``, ``r = gamma + h_min``: ``D`` vanishes on the null space) the
+    captured bias ``b(t) = tr(Lambda M P M)`` obeys ``|b(t) - b| <= 2 x sqrt(S b) + x^2 S``
+    (Cauchy-Schwarz; ``S = sum_k lambda_k p_k`` the captured signal); the label-noise variance
+    ``sigma_e2 tr(Lambda g H g)``, ``g = (1 - e^{-(H + gamma) t}) / (H + gamma)``, obeys
+    ``|L(t) - L| <= (2 x + x^2) L``; the thermal variance ``T int dmu (1 - e^{-2(h + gamma) t})
+    / (h + gamma)`` is below its limit by at most ``e^{-2 r_T t} Th`` (``r_T = gamma + h_min``
+    when ``N < P``, else ``gamma``: the null-space atom relaxes at ``gamma``). These hold for
+    every design and hence for the DMFT. A time is relaxed when the sum is below
+    ``RELAXED x`` the ``t = inf`` error. Returns ``(mask, bound, equilibrium or None)``.
+    """
+    mask = np.zeros(t.size, dtype=bool)
+    bound = np.zeros(t.size)
+    if not params.has_equilibrium:
+        return mask, bound, None
+    from .equilibrium import equilibrium
+    eq = equilibrium(params)
+    parts = np.array([eq.bias, eq.label_variance, eq.thermal_variance], dtype=float)
+    if not np.all(np.isfinite(parts)):
+        return mask, bound, None          # e.g. N = P ridgeless: no finite limit to return
+    gap = spectral_gap(params)
+    r = params.gamma + gap
+    r_T = params.gamma + (gap if params.N < params.P else 0.0)
+    lam = params.eigenvalues[: params.N]
+    S = float(lam @ params.powers[: params.N])
+    b = max(float(eq.bias) - params.tail, 0.0)
+    E = float(parts.sum())
+    with np.errstate(over="ignore", under="ignore"):
+        x = np.exp(-r * t) if r > 0 else np.ones(t.size)
+        xT = np.exp(-2.0 * r_T * t) if r_T > 0 else np.ones(t.size)
+    bound = (2.0 * x * math.sqrt(S * b) + x * x * S + (2.0 * x + x * x) * eq.label_variance
+             + xT * eq.thermal_variance)
+    mask = np.isfinite(t) & (t > 0) & (bound <= RELAXED * E + 1e-300)
+    return mask, np.where(mask, bound, 0.0), eq
+
+
+def _memory_check(params: Params, grid_points: int) -> None:
+    """``MemoryError`` (one line) before a solve that would not fit in this machine's memory."""
+    try:
+        from .model import check_memory, time_domain_memory
+    except ImportError:                   # private estimate (same calibration as model.py's)
+        needed = 80.0 * params.N * grid_points + 1200.0 * grid_points**2
+        try:
+            with open("/proc/meminfo") as f:
+                avail = next(int(line.split()[1]) * 1024 for line in f
+                             if line.startswith("MemAvailable:"))
+        except (OSError, StopIteration, ValueError):
+            return
+        if needed > 0.8 * avail:
+            raise MemoryError(
+                f"N = {params.N} (time-domain theory, {grid_points} grid points) is too large "
+                f"for this machine: it needs about {needed / 2**30:.3g} GiB, "
+                f"{avail / 2**30:.3g} GiB available") from None
+        return
+    try:
+        check_memory(time_domain_memory(params.N, grid_points),
+                     f"N = {params.N} (time-domain theory, {grid_points} grid points)")
+    except ValueError as error:
+        raise MemoryError(str(error)) from None
+
+
+def grid_plan(params: Params, times, resolution: float = 1.0) -> int:
+    """Number of grid points of the largest solve :func:`solve_time_domain` does first
+    (resolution ``2 resolution``), after the times past relaxation are taken from the
+    equilibrium; ``0`` when no solve is needed. Cheap (no dynamics is solved)."""
+    t = validate_times(times, params)
+    t = t[np.isfinite(t)]
+    relaxed, _, _ = _relaxation(params, t)
+    if relaxed.all() and t.size:
+        return 0
+    rate_max = params.gamma + params.P * float(params.eigenvalues[0])
+    late = float(t[~relaxed].max()) if t.size else 0.0
+    t_end = max(2.0 * late, 10.0 / rate_max) * 1.02
+    if not math.isfinite(t_end) or t_end * rate_max > REACH:
+        return 0
+    return int(time_grid(rate_max, t_end, 2.0 * resolution).size)
+
+
+def _clean(x: np.ndarray, scale: float, name: str) -> np.ndarray:
+    """Clip round-off negatives (the two-time solves work in units of ``max|F|`` with relative
+    round-off ~1e-15 per operation; ``>= -1e-12 scale``) to zero; refuse anything more negative."""
+    if np.any(x < -1e-12 * scale):
+        raise RuntimeError(f"time-domain DMFT gave a negative {name} ({x.min():.3g}); "
+                           "no numbers returned")
+    return np.maximum(x, 0.0)
 
 
 def solve_time_domain(params: Params, times, resolution: float = 1.0, richardson: bool = True,
@@ -677,6 +844,14 @@ def solve_time_domain(params: Params, times, resolution: float = 1.0, richardson
     ``max_resolution``; ``RuntimeError`` if the target is still missed; ``grid_tol=None``
     disables the check). ``tol``: relative residual required of the two-time self-consistency;
     ``svd_tol``: relative singular-value cut of the mode-sum compression.
+
+    Times past full relaxation (proven with the spectral gap of ``H`` and ``gamma``, see
+    :func:`_relaxation`: every part within ``RELAXED = 1e-12`` of the ``t = inf`` error) take
+    the equilibrium values, with that proven bound as their error estimate, so the grid never
+    grows with ``t`` beyond the relaxation time. Times that are not relaxed and lie beyond
+    ``REACH / (2 (gamma + P lambda_1))`` are refused (``RuntimeError``): the grid's absolute
+    times would lose the fast time scale to round-off. A solve that would not fit in memory
+    is refused before any work (``MemoryError``).
     """
     t = validate_times(times, params)
     if np.isinf(t).any():
@@ -686,20 +861,80 @@ def solve_time_domain(params: Params, times, resolution: float = 1.0, richardson
         raise ValueError(f"tol must be > 0, got {tol!r}")
     if grid_tol is not None and not grid_tol > 0:
         raise ValueError(f"grid_tol must be > 0 or None, got {grid_tol!r}")
+    if not (resolution > 0 and math.isfinite(resolution)):
+        raise ValueError(f"resolution must be a finite number > 0, got {resolution!r}")
     lam = params.eigenvalues[: params.N]
     rate_max = params.gamma + params.P * lam[0]
-    t_end = max(2.0 * float(t.max()), 10.0 / rate_max) * 1.02
+    relaxed, bound, eq = _relaxation(params, t)
+    solved = ~relaxed
+    ts = t[solved]
+
+    bias = np.zeros(t.size)
+    label = np.zeros(t.size)
+    thermal = np.zeros(t.size)
+    if relaxed.any():
+        bias[relaxed], label[relaxed], thermal[relaxed] = (eq.bias, eq.label_variance,
+                                                           eq.thermal_variance)
+
+    def assemble(curves, estimate, grid_points, rank, residual):
+        out = []
+        for c in curves:
+            if c is None:
+                out.append(None)
+                continue
+            b, lv, th = bias.copy(), label.copy(), thermal.copy()
+            b[solved], lv[solved], th[solved] = c.bias, c.label_variance, c.thermal_variance
+            out.append(ErrorCurve(times=t, bias=b, label_variance=lv, thermal_variance=th))
+        est = None
+        if estimate is not None:
+            est = bound.copy()
+            est[solved] = estimate
+        return TimeDomainSolution(out[0], est, out[1], out[2], grid_points, rank, residual)
+
+    if ts.size == 0:
+        curve = ErrorCurve(times=t, bias=bias, label_variance=label, thermal_variance=thermal)
+        return TimeDomainSolution(curve, bound.copy() if richardson else None,
+                                  curve if richardson else None, curve, (), 0, 0.0)
+
+    late = float(ts.max())
+    t_end = max(2.0 * late, 10.0 / rate_max) * 1.02
+    if not t_end * rate_max <= REACH:
+        reach = REACH / (2.04 * rate_max)
+        far = ts[2.04 * ts * rate_max > REACH]
+        gap = spectral_gap(params) if params.has_equilibrium else 0.0
+        why = (f"the dynamics has not provably relaxed by then (slowest rate gamma + h_min = "
+               f"{params.gamma + gap:.3g}, h_min the spectral gap of H)")
+        if not params.has_equilibrium:
+            why = "there is no equilibrium to relax to (T > 0, gamma = 0, N >= P)"
+        raise RuntimeError(
+            f"time-domain DMFT cannot reach t = {far.min():.6g}: beyond t = {reach:.3g} "
+            f"(= {REACH:g} / (2 (gamma + P lambda_1))) its time grid loses the fastest time "
+            f"scale to round-off, and {why}; use the Laplace solver (method 'laplace')")
+
+    S_N = float(lam.sum())
+    signal = float(lam @ params.powers[: params.N])
 
     def run(res):
         grid = time_grid(rate_max, t_end, res)
+        _memory_check(params, grid.size)
         with one_blas_thread():
             parts = _solve_on_grid(params, grid, tol, svd_tol)
-        return _curve_at(params, grid, parts, t), grid.size, parts[3], parts[4]
+        return _curve_at(params, grid, parts, ts), grid.size, parts[3], parts[4]
 
+    def cleaned(c):
+        return ErrorCurve(
+            times=c.times, bias=_clean(c.bias, signal + params.tail, "bias"),
+            label_variance=_clean(c.label_variance, params.sigma2 + params.tail,
+                                  "label-noise variance"),
+            thermal_variance=_clean(c.thermal_variance, params.T * max(S_N, 1.0) * t_end,
+                                    "thermal variance"))
+
+    if richardson:
+        _memory_check(params, time_grid(rate_max, t_end, 2.0 * resolution).size)
     coarse = run(resolution)
     if not richardson:
-        c = coarse[0]
-        return TimeDomainSolution(c, None, None, c, (coarse[1],), coarse[2], coarse[3])
+        c = cleaned(coarse[0])
+        return assemble((c, None, c), None, (coarse[1],), coarse[2], coarse[3])
     res = resolution
     while True:
         fine = run(2.0 * res)
@@ -708,11 +943,12 @@ def solve_time_domain(params: Params, times, resolution: float = 1.0, richardson
         def extrap(name):
             return (4.0 * getattr(fc, name) - getattr(cc, name)) / 3.0
 
-        curve = ErrorCurve(times=t, bias=extrap("bias"), label_variance=extrap("label_variance"),
-                           thermal_variance=extrap("thermal_variance"))
+        curve = cleaned(ErrorCurve(times=ts, bias=extrap("bias"),
+                                   label_variance=extrap("label_variance"),
+                                   thermal_variance=extrap("thermal_variance")))
         estimate = np.abs(fc.error - cc.error)
-        solution = TimeDomainSolution(curve, estimate, cc, fc, (coarse[1], fine[1]),
-                                      max(coarse[2], fine[2]), max(coarse[3], fine[3]))
+        solution = assemble((curve, cc, fc), estimate, (coarse[1], fine[1]),
+                            max(coarse[2], fine[2]), max(coarse[3], fine[3]))
         if grid_tol is None or np.all(estimate <= grid_tol * np.abs(curve.error)):
             return solution
         if 4.0 * res > max_resolution:

@@ -348,20 +348,6 @@ def time_domain_memory(N: int, grid_points: int) -> float:
     return float(_BYTES_PER_MODE_NODE) * N * grid_points + float(_BYTES_PER_NODE2) * grid_points**2
 
 
-def _time_grid_points(rate_max: float, t_end: float, resolution: float) -> float:
-    """Number of nodes of ``rfdmft.dmft.time_grid(rate_max, t_end, resolution)`` (same formula,
-    computed without building the grid; ``inf`` when ``t_end`` is not finite)."""
-    delta = 0.12 / resolution
-    h0 = 0.1 / (resolution * max(rate_max, 1e-300))
-    J = math.ceil(1.0 / delta)
-    tau_u = h0 * J
-    if not math.isfinite(t_end):
-        return math.inf
-    if t_end <= tau_u:
-        return max(math.ceil(t_end / h0), 4) + 1
-    return J + 1 + math.ceil(math.log(t_end / tau_u) / math.log1p(delta))
-
-
 def theory_memory(params: Params, times, method: str = "laplace",
                   resolution: float = 1.0) -> float:
     """Estimated peak bytes of ``theory_laplace`` (``method="laplace"``) or
@@ -373,7 +359,7 @@ def theory_memory(params: Params, times, method: str = "laplace",
     two-point transform's ``(2K+1) x N`` complex resolvents; measured 2380 bytes per mode at
     ``K = 24``) ``+ 64 (K+1)`` bytes per time. Time domain: ``24 M`` plus
     :func:`time_domain_memory` on the grid of its first Richardson pass (resolution
-    ``2 resolution``, the grid ``rfdmft.dmft.time_grid`` builds for the largest finite time).
+    ``2 resolution``, :func:`rfdmft.dmft.grid_plan`: none for times past full relaxation).
     """
     if method not in ("laplace", "time-domain"):
         raise ValueError(f"method must be 'laplace' or 'time-domain', got {method!r}")
@@ -389,16 +375,12 @@ def theory_memory(params: Params, times, method: str = "laplace",
         isotropic = params.teacher is None or bool(np.all(params.teacher[: params.N] == 1.0))
         per_mode = _BYTES_PER_MODE_LAPLACE + (0 if isotropic else 3 * (2 * K + 1) * 16)
         return base + float(per_mode) * params.N + 64.0 * (K + 1) * t.size
-    finite = t[np.isfinite(t) & (t > 0)]
-    if finite.size == 0:
-        return base
     if base > MEMORY_FRACTION * available_memory():
         return base                               # the spectrum alone does not fit
-    lam_1 = float(params.eigenvalues[0])
-    rate_max = params.gamma + params.P * lam_1
-    t_end = max(2.0 * float(finite.max()), 10.0 / rate_max) * 1.02
-    n = _time_grid_points(rate_max, t_end, 2.0 * resolution)
-    return base + time_domain_memory(params.N, n)
+    from .dmft import grid_plan                   # the grid the solver will build (0: none)
+
+    n = grid_plan(params, t, resolution)
+    return base + (time_domain_memory(params.N, n) if n else 0.0)
 
 
 def check_theory_size(params: Params, times, method: str = "laplace",

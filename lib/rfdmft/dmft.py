@@ -191,20 +191,26 @@ def _phi_weights(z):
 # responses
 # --------------------------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"nsz", "arcp", "contract", "reassoc"})
 def _responses(grid, a, lam, gamma, J):
     """March ``G_k``, ``m_k = u * G_k`` and ``u`` (``R_D = delta - u``) on ``grid``.
 
-    ``J``: last index of the uniform part. Returns ``G (N x n)``, ``m (N x n)``, ``u (n)``, ``Rv (n)``.
+    ``J``: last index of the uniform part. Returns ``G (n x N)``, ``m (n x N)`` (time-major: the
+    modes of one node are contiguous), ``u (n)``, ``Rv (n)``.
+
+    Every step is linear in the stored node values, so its quadrature (mode independent) is
+    first folded into one weight per earlier node: ``M0_k = sum_l W_l G_k(t_l)``,
+    ``alpha_k = sum_l V_l G_k(t_l)`` (``V`` has a few non-zeros near ``s = 0``), ``beta`` a
+    number. The mode sums are then contiguous multiply-adds over the modes (vectorised), about
+    ``i N`` per step instead of ``8 i N`` scattered loads.
     """
     N = a.size
     n = grid.size
-    G = np.zeros((N, n))
-    m = np.zeros((N, n))
+    G = np.zeros((n, N))
+    m = np.zeros((n, N))
     u = np.zeros(n)
     Rv = np.zeros(n)
-    for k in range(N):
-        G[k, 0] = 1.0
+    G[0, :] = 1.0
     Rv[0] = lam.sum()
     u[0] = Rv[0]
     maxs = 4 * n + 8
@@ -218,7 +224,12 @@ def _responses(grid, a, lam, gamma, J):
     Q = np.zeros(N)
     Mk = np.zeros(N)
     Ak = np.zeros(N)
-    Bk = np.zeros(N)
+    W = np.zeros(n)
+    V = np.zeros(n)
+    us_arr = np.zeros(maxs)
+    ulk_arr = np.zeros(maxs)
+    coef_arr = np.zeros(maxs)
+    ck = gamma + a
     for i in range(1, n):
         ti = grid[i]
         dt = ti - grid[i - 1]
@@ -282,9 +293,6 @@ def _responses(grid, a, lam, gamma, J):
         I0 = 0.0
         c1 = 0.0  # coefficient of Rv_i
         c2 = 0.0  # coefficient of u_i
-        us_arr = np.zeros(cnt)
-        ulk_arr = np.zeros(cnt)
-        coef_arr = np.zeros(cnt)
         for j in range(cnt):
             us = 0.0
             Rs = 0.0
@@ -322,52 +330,97 @@ def _responses(grid, a, lam, gamma, J):
                     c1 += w * coef * us
                 else:
                     I0 += w * Rlk * us
-        # ---- modes: G_i = P_k + Q_k u_i
+        # ---- the modes' quadrature folded into node weights (known nodes 0..i-1):
+        # M0_k = sum_l W_l G_k(t_l), alpha_k = sum_l V_l G_k(t_l), beta the coefficient of G_i
+        for l in range(i):
+            W[l] = 0.0
+            V[l] = 0.0
+        beta = 0.0
+        for j in range(cnt):
+            w = ws[j]
+            coef = coef_arr[j]
+            if split:
+                # m = sum w [u(t-s) G(s) + G(t-s) u(s)]
+                ws_ = w * ulk_arr[j]
+                wl_ = w * us_arr[j]
+                wa_ = w * coef
+                for c in range(4):
+                    idx = sfirst[j] + c
+                    wc = sw[j, c]
+                    if wc != 0.0 and idx != i:
+                        W[idx] += ws_ * wc
+                        V[idx] += wa_ * wc
+                    idx = lfirst[j] + c
+                    wc = lw[j, c]
+                    if wc != 0.0 and idx != i:
+                        W[idx] += wl_ * wc
+                beta += wa_ * us_arr[j]
+            else:
+                # m = sum w u(t-s) G(s)
+                if sfirst[j] == i:
+                    beta += w * ulk_arr[j]  # u(0) * G_i
+                else:
+                    target = coef != 0.0
+                    for c in range(4):
+                        idx = sfirst[j] + c
+                        wc = sw[j, c]
+                        if wc != 0.0 and idx != i:
+                            if target:
+                                V[idx] += w * coef * wc
+                            else:
+                                W[idx] += w * ulk_arr[j] * wc
+        for k in range(N):
+            Mk[k] = 0.0
+            Ak[k] = 0.0
+        for l in range(i):
+            wl = W[l]
+            vl = V[l]
+            row = G[l]
+            if vl != 0.0:
+                for k in range(N):
+                    g = row[k]
+                    Mk[k] += wl * g
+                    Ak[k] += vl * g
+            elif wl != 0.0:
+                for k in range(N):
+                    Mk[k] += wl * row[k]
+        # ---- modes: G_i = P_k + Q_k u_i (exponential integrator, m linear across the step)
         Pt = 0.0
         Qt = 0.0
+        Gp = G[i - 1]
+        mp = m[i - 1]
         for k in range(N):
-            M0 = 0.0
-            alpha = 0.0
-            beta = 0.0
-            for j in range(cnt):
-                Gs = _known_part(sw, sfirst, j, G, k, i)
-                Glk = _known_part(lw, lfirst, j, G, k, i)
-                w = ws[j]
-                coef = coef_arr[j]
-                if split:
-                    # m = sum w [u(t-s) G(s) + G(t-s) u(s)]
-                    M0 += w * (ulk_arr[j] * Gs + Glk * us_arr[j])
-                    alpha += w * coef * Gs
-                    beta += w * coef * us_arr[j]
-                else:
-                    # m = sum w u(t-s) G(s)
-                    if sfirst[j] == i:
-                        beta += w * ulk_arr[j]  # u(0) * G_i
-                    elif coef != 0.0:
-                        alpha += w * coef * Gs
-                    else:
-                        M0 += w * ulk_arr[j] * Gs
-            ck = gamma + a[k]
-            phi1, psi = _phi_weights(ck * dt)
-            E = math.exp(-ck * dt)
+            z = ck[k] * dt
+            E = math.exp(-z)
+            if z < 0.5:
+                phi1 = 0.0
+                psi = 0.0
+                term = 1.0  # (-z)^j / j!
+                for jj in range(14):
+                    phi1 += term / (jj + 1)
+                    psi += term / (jj + 2)
+                    term *= -z / (jj + 1)
+            else:
+                phi1 = (1.0 - E) / z
+                psi = (1.0 - E - z * E) / (z * z)
+            ak = a[k]
             w0 = dt * psi
             w1 = dt * (phi1 - psi)
-            denom = 1.0 - a[k] * w1 * beta
-            P[k] = (E * G[k, i - 1] + a[k] * w0 * m[k, i - 1] + a[k] * w1 * M0) / denom
-            Q[k] = a[k] * w1 * alpha / denom
+            denom = 1.0 - ak * w1 * beta
+            P[k] = (E * Gp[k] + ak * w0 * mp[k] + ak * w1 * Mk[k]) / denom
+            Q[k] = ak * w1 * Ak[k] / denom
             Pt += lam[k] * P[k]
             Qt += lam[k] * Q[k]
-            Mk[k] = M0
-            Ak[k] = alpha
-            Bk[k] = beta
         ui = ((1.0 - c1) * Pt - I0) / (1.0 + c2 - (1.0 - c1) * Qt)
         u[i] = ui
         Rsum = 0.0
+        Gi = G[i]
+        mi = m[i]
         for k in range(N):
-            Gi = P[k] + Q[k] * ui
-            G[k, i] = Gi
-            m[k, i] = Mk[k] + Ak[k] * ui + Bk[k] * Gi
-            Rsum += lam[k] * Gi
+            g = P[k] + Q[k] * ui
+            Gi[k] = g
+            mi[k] = Mk[k] + Ak[k] * ui + beta * g
+            Rsum += lam[k] * g
         Rv[i] = Rsum
     return G, m, u, Rv
 
@@ -380,13 +433,34 @@ def _trapezoid_cumulative(grid: np.ndarray, f: np.ndarray) -> np.ndarray:
     return out
 
 
-def responses(params: Params, grid: np.ndarray):
-    """Mode responses ``G_k(tau)``, ``Gh_k = (R_D * G_k)(tau)``, resolvent ``u`` and ``R_v`` on ``grid``."""
+@njit(cache=True)
+def _trapezoid_rows(grid, f):
+    """Cumulative trapezoidal integral over the rows of a time-major ``f`` (``n x N``)."""
+    n, N = f.shape
+    out = np.zeros((n, N))
+    for i in range(1, n):
+        h = 0.5 * (grid[i] - grid[i - 1])
+        prev = out[i - 1]
+        a = f[i - 1]
+        b = f[i]
+        o = out[i]
+        for k in range(N):
+            o[k] = prev[k] + h * (a[k] + b[k])
+    return out
+
+
+def _responses_time_major(params: Params, grid: np.ndarray):
     lam = params.eigenvalues[: params.N]
     a = lam * params.P
     J = int(np.searchsorted(np.diff(grid), np.diff(grid)[0] * (1 + 1e-6), side="right"))
-    G, m, u, Rv = _responses(np.asarray(grid, dtype=float), a, lam, float(params.gamma), J)
-    return G, G - m, u, Rv
+    return _responses(np.asarray(grid, dtype=float), np.ascontiguousarray(a, dtype=float),
+                      np.ascontiguousarray(lam, dtype=float), float(params.gamma), J)
+
+
+def responses(params: Params, grid: np.ndarray):
+    """Mode responses ``G_k(tau)``, ``Gh_k = (R_D * G_k)(tau)``, resolvent ``u`` and ``R_v`` on ``grid``."""
+    G, m, u, Rv = _responses_time_major(params, grid)
+    return G.T, (G - m).T, u, Rv
 
 
 # --------------------------------------------------------------------------------------------
@@ -478,80 +552,150 @@ class _Feedback:
 
 
 @njit(cache=True, fastmath=True)
-def _march_two_time(ops, F):
+def _march_two_time(ops, F, block=16):
     """Solve ``C = F + sum_m Op_m C Op_m^T`` (``Op_m`` lower triangular, ``F`` symmetric) exactly.
 
     Causal marching over rows: row ``i`` of ``C`` depends on rows ``< i`` and on itself through a
-    triangular system; ``Y[m, j, a] = sum_{b <= j} Op_m[j, b] C[b, a]`` (``= (Op_m C)[j, a]``
+    triangular system; ``Y[m, j, a] = sum_{b <= j} Op_m[j, b] C[a, b]`` (``= (Op_m C^T)[j, a]``
     restricted to the rows known so far) is kept up to date. About ``r n^3`` operations.
+
+    The rows are taken in blocks of ``block``: the bulk sums over the rows and columns before
+    the block (``a, b < i0``) are done for the whole block at once (each row of ``Y`` and ``C``
+    is then read once per block, not once per row), and the triangular solves of the block's
+    rows advance together column by column (each row of ``Op_m`` is read once per block). The
+    arithmetic is the row-by-row recursion's, reordered; memory traffic drops by ``block``.
     """
     r, n, _ = ops.shape
     C = np.zeros((n, n))
     Y = np.zeros((r, n, n))      # Y[m, j, a] = sum_{b<=j} Op[m, j, b] C[a, b]   (C symmetric)
+    Acc = np.zeros((block, n))
+    Yb = np.zeros((r, block, n))  # bulk of the block rows of Y: sum_{b < i0} Op[m, i, b] C[a, b]
+    part = np.zeros((block, r))
     acc = np.zeros(n)
-    part = np.zeros(r)
-    for i in range(n):
-        # known part of rows j < i:  F[i, j] + sum_m sum_{a < i} Op[m, i, a] Y[m, j, a]
-        for j in range(i):
-            acc[j] = F[i, j]
+    pm = np.zeros(r)
+    for i0 in range(0, n, block):
+        i1 = min(i0 + block, n)
+        nb = i1 - i0
+        # ---- phase 1: bulk sums over a, b < i0 for every row of the block
+        for ii in range(nb):
+            for j in range(i0):
+                Acc[ii, j] = F[i0 + ii, j]
         for m in range(r):
-            orow = ops[m, i]
+            Om = ops[m]
             Ym = Y[m]
-            for j in range(i):
+            for j in range(i0):
                 Yj = Ym[j]
-                sm = 0.0
+                for ii in range(nb):
+                    orow = Om[i0 + ii]
+                    sm = 0.0
+                    for a in range(i0):
+                        sm += orow[a] * Yj[a]
+                    Acc[ii, j] += sm
+            Ybm = Yb[m]
+            for a in range(i0):
+                Ca = C[a]
+                for ii in range(nb):
+                    orow = Om[i0 + ii]
+                    sm = 0.0
+                    for b in range(i0):
+                        sm += orow[b] * Ca[b]
+                    Ybm[ii, a] = sm
+        # ---- phase 2: the block's rows at the columns j < i0, all rows advancing together
+        for j in range(i0):
+            for ii in range(nb):
+                i = i0 + ii
+                Ci = C[i]
+                num = Acc[ii, j]
+                # within-block rows a in [i0, i): Y[m, j, a] was set at this column just before
+                for m in range(r):
+                    orow = ops[m, i]
+                    Yj = Y[m, j]
+                    sm = 0.0
+                    for a in range(i0, i):
+                        sm += orow[a] * Yj[a]
+                    num += sm
+                den = 1.0
+                for m in range(r):
+                    oj = ops[m, j]
+                    sm = 0.0
+                    for b in range(j):
+                        sm += Ci[b] * oj[b]
+                    part[ii, m] = sm
+                    d = ops[m, i, i]
+                    num += d * sm
+                    den -= d * oj[j]
+                cij = num / den
+                Ci[j] = cij
+                C[j, i] = cij
+                for m in range(r):
+                    Y[m, j, i] = part[ii, m] + cij * ops[m, j, j]
+        # ---- phase 3: row by row, the columns inside the block, row i of Y and the diagonal
+        for ii in range(nb):
+            i = i0 + ii
+            Ci = C[i]
+            for j in range(i0, i):
+                acc[j] = F[i, j]
+            for m in range(r):
+                orow = ops[m, i]
+                Ym = Y[m]
+                for j in range(i0, i):
+                    Yj = Ym[j]
+                    sm = 0.0
+                    for a in range(i):
+                        sm += orow[a] * Yj[a]
+                    acc[j] += sm
+            for j in range(i0, i):
+                num = acc[j]
+                den = 1.0
+                for m in range(r):
+                    oj = ops[m, j]
+                    sm = 0.0
+                    for b in range(j):
+                        sm += Ci[b] * oj[b]
+                    pm[m] = sm
+                    d = ops[m, i, i]
+                    num += d * sm
+                    den -= d * oj[j]
+                cij = num / den
+                Ci[j] = cij
+                C[j, i] = cij
+                for m in range(r):
+                    Y[m, j, i] = pm[m] + cij * ops[m, j, j]
+            # row i of Y for the earlier columns: Y[m, i, a] = sum_{b <= i} Op[m, i, b] C[a, b]
+            for m in range(r):
+                orow = ops[m, i]
+                Yi = Y[m, i]
                 for a in range(i):
-                    sm += orow[a] * Yj[a]
-                acc[j] += sm
-        # triangular solve for C[i, j], j < i (self-coupling through a = i)
-        Ci = C[i]
-        for j in range(i):
-            num = acc[j]
+                    Ca = C[a]
+                    if a < i0:
+                        sm = Yb[m, ii, a]
+                        for b in range(i0, i + 1):
+                            sm += orow[b] * Ca[b]
+                    else:
+                        sm = 0.0
+                        for b in range(i + 1):
+                            sm += orow[b] * Ca[b]
+                    Yi[a] = sm
+            # diagonal
+            num = F[i, i]
             den = 1.0
             for m in range(r):
-                oj = ops[m, j]
+                orow = ops[m, i]
+                d = orow[i]
+                Yi = Y[m, i]
+                sm2 = 0.0
+                for a in range(i):
+                    sm2 += orow[a] * Yi[a]
                 sm = 0.0
-                for b in range(j):
-                    sm += Ci[b] * oj[b]
-                part[m] = sm
-                d = ops[m, i, i]
-                num += d * sm
-                den -= d * oj[j]
-            cij = num / den
-            Ci[j] = cij
-            C[j, i] = cij
+                for b in range(i):
+                    sm += Ci[b] * orow[b]
+                pm[m] = sm
+                num += sm2 + d * sm
+                den -= d * d
+            cii = num / den
+            Ci[i] = cii
             for m in range(r):
-                Y[m, j, i] = part[m] + cij * ops[m, j, j]
-        # row i of Y for the earlier columns: Y[m, i, a] = sum_{b <= i} Op[m, i, b] C[a, b]
-        for m in range(r):
-            orow = ops[m, i]
-            Yi = Y[m, i]
-            for a in range(i):
-                Ca = C[a]
-                sm = 0.0
-                for b in range(i + 1):
-                    sm += orow[b] * Ca[b]
-                Yi[a] = sm
-        # diagonal
-        num = F[i, i]
-        den = 1.0
-        for m in range(r):
-            orow = ops[m, i]
-            d = orow[i]
-            Yi = Y[m, i]
-            sm2 = 0.0
-            for a in range(i):
-                sm2 += orow[a] * Yi[a]
-            sm = 0.0
-            for b in range(i):
-                sm += Ci[b] * orow[b]
-            part[m] = sm
-            num += sm2 + d * sm
-            den -= d * d
-        cii = num / den
-        Ci[i] = cii
-        for m in range(r):
-            Y[m, i, i] = part[m] + cii * ops[m, i, i]
+                Y[m, i, i] = pm[m] + cii * ops[m, i, i]
     return C
 
 
@@ -638,24 +782,26 @@ def _solve_on_grid(params: Params, grid: np.ndarray, tol: float, svd_tol: float)
     lam = params.eigenvalues[: params.N]
     p = params.powers[: params.N]
     tail = params.tail
-    G, Gh, u, Rv = responses(params, grid)
+    G, m, u, Rv = _responses_time_major(params, grid)      # time-major: n x N
     if not (np.all(np.isfinite(G)) and np.all(np.isfinite(u))):
         raise RuntimeError("time-domain DMFT: the response functions are not finite (the "
                            "marching scheme is unstable at these settings); no numbers returned")
     c = lam * lam * params.P
-    G1 = _trapezoid_cumulative(grid, G)
-    B = G + params.gamma * G1
-    Gh1 = _trapezoid_cumulative(grid, Gh)
+    Gh = G - m
+    del m
+    B = G + params.gamma * _trapezoid_rows(grid, G) if params.gamma else G
+    del G
 
-    psi, cut = _compress(grid, Gh, c, svd_tol)
+    psi, cut = _compress(grid, Gh.T, c, svd_tol)
     ops = _conv_operators(grid, psi, _GAUSS_X, _GAUSS_W)
     feedback = _Feedback(ops)
 
-    F_teacher = (B.T * (lam * p)) @ B
+    F_teacher = (B * (lam * p)) @ B.T
     C_teacher, res1 = _solve_two_time(ops, feedback, F_teacher, tol)
     noise = params.sigma2 + tail
     if noise > 0:
-        F_label = noise * ((Gh1.T * c) @ Gh1)
+        Gh1 = _trapezoid_rows(grid, Gh)
+        F_label = noise * ((Gh1 * c) @ Gh1.T)
         C_label, res2 = _solve_two_time(ops, feedback, F_label, tol)
     else:
         C_label, res2 = np.zeros_like(F_teacher), 0.0

@@ -15,7 +15,10 @@ Averaging over the teacher (mode powers ``p_k``), the label noise and the uncapt
 * thermal variance ``= T sum_i c_i (1 - exp(-2 a_i t)) / a_i`` over all ``N`` directions.
 
 The null space of ``H`` (``h = 0``, present when ``N > P``) carries weight
-``sum_k lambda_k - sum_i c_i``. One thin SVD of ``A`` per design is all the linear algebra.
+``sum_k lambda_k - sum_i c_i``. All the linear algebra is one factorisation of ``A`` per
+design, the cheapest that passes an accuracy test (see :func:`_spectral`): the ``r x r`` Gram
+matrix's eigendecomposition (``r = min(P, N)``, about a third of a thin SVD), else the thin SVD,
+else, for steep spectra, LAPACK's Jacobi SVD with high relative accuracy.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from threadpoolctl import threadpool_limits
 from .model import ErrorCurve, Params, check_memory, validate_times
 
 __all__ = ["sample_design", "design_error", "simulate", "design_seeds", "one_blas_thread",
-           "MAX_DESIGN_ENTRIES", "check_size", "exact_memory", "paths_memory"]
+           "MAX_DESIGN_ENTRIES", "check_size", "exact_memory", "paths_memory", "time_design"]
 
 #: Largest design (entries of ``P x N``, about 8 GB of float64) the simulators accept.
 MAX_DESIGN_ENTRIES = 10**9
@@ -46,6 +49,15 @@ def one_blas_thread(entries: int = 0):
     if entries >= SMALL_DESIGN_ENTRIES:
         return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
+
+
+#: BLAS threads of :func:`simulate` at every design size. Measured on this 2-core machine (its
+#: other core busy with other work, load average 3.5-4.6; medians of 5 alternated calls,
+#: ``time_design``): one design of (P, N) = (1000, 4000) takes 0.67 s on one thread and 11 s on
+#: two (Gram route), 0.95 s and 31 s (thin SVD route); the SVD alone at (200, 800): 14 ms vs
+#: 171 ms, at (2000, 2000): 3.6 s vs 42 s. No idle machine was available to measure what two
+#: threads gain when both cores are free (at most 2x); under any load they lose 10-30x.
+SIMULATOR_BLAS_THREADS = 1
 
 
 def design_seeds(seed: int, designs: int) -> list[np.random.SeedSequence]:
@@ -155,6 +167,90 @@ def _fast_factor(params: Params, A: np.ndarray):
     return s**2, vt
 
 
+#: The Gram route is trusted when every eigenvalue it returns is certified, a posteriori, to
+#: this relative accuracy: ``eps / sqrt(FAST_SPREAD)`` = 2.2e-11, the accuracy the thin SVD's
+#: own test (:data:`FAST_SPREAD`) guarantees a priori for its ``h = s^2``.
+GRAM_TOLERANCE = np.finfo(float).eps / FAST_SPREAD ** 0.5
+
+
+def _gram_factor(params: Params, A: np.ndarray, check: bool = True):
+    """``h`` and the range directions from the ``r x r`` Gram matrix (``r = min(P, N)``).
+
+    ``G = A A^T`` (``P < N``) or ``A^T A`` (``P >= N``), its eigenvectors ``u_i`` (LAPACK's
+    divide and conquer), ``W = A^T u_i`` (or ``A u_i``) and ``h_i = |W_i|^2``, the Rayleigh
+    quotients computed without squaring ``A``; the directions are ``W_i / sqrt(h_i)`` for
+    ``P < N`` and the ``u_i`` for ``P >= N``. About 40% of a thin SVD's work.
+
+    The Gram matrix squares the condition number: its eigenvalues carry absolute errors
+    ``~ eps h_1``. So the result is certified before it is used: the residuals
+    ``r_i = A (A^T u_i) - h_i u_i``, again without squaring (rounding ``~ eps sqrt(h_1 h_i)``),
+    bound the distance of ``h_i`` to the spectrum by ``|r_i|`` and, when the other Ritz values
+    (minus their own bounds) stay ``delta_i > |r_i|`` away, by ``|r_i|^2 / delta_i`` (Kato and
+    Temple). ``check`` accepts the result only if every bound is below
+    :data:`GRAM_TOLERANCE` ``h_i`` (and, for ``N > P``, the null weight passes
+    :data:`NULL_FRACTION`, as for the SVD). Returns ``(h, vt)`` (``h`` descending) when
+    trusted, else ``"svd"`` (the thin SVD may pass its own test) or ``"accurate"`` (the SVD
+    certainly fails it: ``min diag G / max diag G >= h_min / h_1`` is below ``FAST_SPREAD``).
+    """
+    N, P = params.N, params.P
+    lam = params.eigenvalues[:N]
+    G = A @ A.T if P < N else A.T @ A
+    if check:
+        d = np.diag(G)
+        if not (np.all(np.isfinite(d)) and d.max() > 0):
+            return "svd"
+        if d.min() < FAST_SPREAD * d.max():
+            return "accurate"
+    _, u = np.linalg.eigh(G)
+    del G
+    u = u[:, ::-1]                               # descending
+    if P < N:
+        W = u.T @ A                              # rows A^T u_i
+        h = np.einsum("ij,ij->i", W, W)
+    else:
+        W = A @ u                                # columns A u_i
+        h = np.einsum("ij,ij->j", W, W)
+    if check:
+        R = (A @ W.T if P < N else A.T @ W) - u * h
+        res = np.sqrt(np.einsum("ij,ij->j", R, R))
+        del R
+        res += 4 * np.finfo(float).eps * np.sqrt(max(N, P) * h[0] * h) + np.finfo(float).tiny
+        order = np.argsort(-h)
+        hs, rs = h[order], res[order]
+        delta = np.full(hs.size, np.inf)
+        if hs.size > 1:
+            apart = np.abs(np.diff(hs))
+            delta[:-1] = apart - rs[1:]
+            delta[1:] = np.minimum(delta[1:], apart - rs[:-1])
+        bound = np.where(delta > rs, np.minimum(rs, rs**2 / np.where(delta > rs, delta, 1.0)), rs)
+        if not (np.all(np.isfinite(hs)) and hs[-1] > 0 and np.all(bound <= GRAM_TOLERANCE * hs)):
+            return "svd"
+        h, u, W = h[order], u[:, order], (W[order] if P < N else W[:, order])
+    if P >= N:
+        return h, np.ascontiguousarray(u.T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        W /= np.sqrt(h)[:, None]                 # in place: the design's size counts twice
+    vt, W = W, None
+    # the rows A^T u_i / sqrt(h_i) are orthogonal only to ~ eps kappa(G); their span is
+    # range(A^T) to the SVD's accuracy. One Cholesky-QR step makes them orthonormal, so
+    # that the null weight sum(lambda) - sum(c) (a subtraction) is as accurate as the SVD's.
+    chol, info = lapack.dpotrf(vt @ vt.T, lower=1, clean=1)
+    if info == 0:
+        solved, info = lapack.dtrtrs(chol, vt, lower=1)
+        vt = solved if info == 0 else vt
+        del solved
+    if info != 0 and check:
+        return "svd"
+    if check:
+        total = float(lam.sum())
+        null = total - float(((vt**2) @ lam).sum())
+        if null < 0.5 * NULL_FRACTION * total:   # the SVD finds the same null weight
+            return "accurate"
+        if null < NULL_FRACTION * total:
+            return "svd"
+    return h, vt
+
+
 def _accurate_factor(params: Params, A: np.ndarray):
     """SVD with high relative accuracy for the column-graded design ``A = Phi Lambda^{1/2}``.
 
@@ -182,22 +278,43 @@ def _accurate_factor(params: Params, A: np.ndarray):
     return h, basis
 
 
-def _spectral(params: Params, A: np.ndarray):
-    """``h``, the directions ``V`` (rows) and whether they are complete (``N`` of them)."""
+#: How ``_spectral`` factors a design: ``"auto"`` (the Gram route when it passes its accuracy
+#: test, else the thin SVD when it passes its own, else the Jacobi SVD) or one route forced
+#: without accuracy tests (``"gram"``, ``"svd"``, ``"accurate"``: for tests and benchmarks).
+FACTOR_ROUTES = ("auto", "gram", "svd", "accurate")
+
+
+def _spectral(params: Params, A: np.ndarray, factor: str = "auto"):
+    """``h``, the directions ``V`` (rows), whether they are complete (``N`` of them) and the
+    route taken (``"gram"``, ``"svd"`` or ``"accurate"``)."""
+    if factor not in FACTOR_ROUTES:
+        raise ValueError(f"factor must be one of {FACTOR_ROUTES}, got {factor!r}")
     lam = params.eigenvalues[: params.N]
-    h, vt = _fast_factor(params, A)
-    if np.all(np.isfinite(h)) and h.size and h[0] > 0:
-        trusted = h[-1] >= FAST_SPREAD * h[0]
-        if trusted and params.N > params.P:
-            trusted = float(lam.sum() - ((vt**2) @ lam).sum()) >= NULL_FRACTION * float(lam.sum())
-        if trusted:
-            return h, vt, params.N <= params.P
+    if factor == "gram":
+        h, vt = _gram_factor(params, A, check=False)
+        return h, vt, params.N <= params.P, "gram"
+    route = "svd" if factor == "svd" else "accurate" if factor == "accurate" else None
+    if route is None:
+        route = _gram_factor(params, A)
+        if not isinstance(route, str):
+            return route[0], route[1], params.N <= params.P, "gram"
+    if route == "svd":
+        h, vt = _fast_factor(params, A)
+        if factor == "svd":
+            return h, vt, params.N <= params.P, "svd"
+        if np.all(np.isfinite(h)) and h.size and h[0] > 0:
+            trusted = h[-1] >= FAST_SPREAD * h[0]
+            if trusted and params.N > params.P:
+                trusted = (float(lam.sum() - ((vt**2) @ lam).sum())
+                           >= NULL_FRACTION * float(lam.sum()))
+            if trusted:
+                return h, vt, params.N <= params.P, "svd"
     lam_ratio = float(lam[-1] / lam[0])
     check_memory(exact_memory(params, accurate=True),
                  f"P x N = {params.P} x {params.N} with lambda_N / lambda_1 = {lam_ratio:.3g} "
                  "(a spectrum this steep needs the accurate SVD and its N x N basis)")
     h, basis = _accurate_factor(params, A)
-    return h, basis, True
+    return h, basis, True, "accurate"
 
 
 def _unlearned(h: np.ndarray, gamma: float, t: np.ndarray) -> np.ndarray:
@@ -214,13 +331,17 @@ def _unlearned(h: np.ndarray, gamma: float, t: np.ndarray) -> np.ndarray:
     return np.where(positive, np.minimum(e, 1.0), 1.0)
 
 
-def design_error(params: Params, A: np.ndarray, times) -> ErrorCurve:
+def design_error(params: Params, A: np.ndarray, times, *, factor: str = "auto") -> ErrorCurve:
     """Error and its parts for one fixed design ``A`` (``P x N``), averaged over everything else.
 
     Steep spectra (tiny ``lambda_N / lambda_1``) make the small eigenvalues of ``H`` and the
     small components of its eigenvectors carry the result; they are then computed with high
     relative accuracy (see :func:`_accurate_factor`), and the learned fraction ``1 - m`` of each
     direction in a form without cancellation.
+
+    ``factor`` forces one factorisation without its accuracy test (``"gram"``, ``"svd"``,
+    ``"accurate"``; for tests and benchmarks); the default ``"auto"`` takes the cheapest one
+    that passes its test.
     """
     t = validate_times(times, params)
     A = np.asarray(A, dtype=float)
@@ -233,7 +354,7 @@ def design_error(params: Params, A: np.ndarray, times) -> ErrorCurve:
     tail = params.tail
     gamma = params.gamma
 
-    h, vt, complete = _spectral(params, A)
+    h, vt, complete, _ = _spectral(params, A, factor)
     v2 = vt**2                                   # squared components of the directions
     c = v2 @ lam                                 # weight of each direction
     null_weight = 0.0
@@ -290,7 +411,7 @@ def simulate(params: Params, times, designs: int = 20, seed: int = 0,
     if progress:
         from tqdm.auto import tqdm
         iterator = tqdm(iterator, desc="designs", leave=False)
-    with one_blas_thread(params.P * params.N):
+    with threadpool_limits(SIMULATOR_BLAS_THREADS, user_api="blas"):
         for d in iterator:
             rng = np.random.default_rng(seeds[d])
             curve = design_error(params, sample_design(params, rng), t)
@@ -311,3 +432,39 @@ def _average(t: np.ndarray, parts: np.ndarray) -> ErrorCurve:
     mean = parts.mean(axis=0)
     return ErrorCurve(times=t, bias=mean[0], label_variance=mean[1], thermal_variance=mean[2],
                       error_sem=sem)
+
+
+def time_design(params: Params, times=200, repeats: int = 5, threads: int | None = 1,
+                factor: str = "auto", seed: int = 0) -> dict:
+    """Seconds of :func:`design_error` on one design against one thin SVD of the same design.
+
+    ``numpy.linalg.svd(A, full_matrices=False)`` and ``design_error(params, A, times)`` are
+    called alternately ``repeats`` times each (after one warm-up call of each) under ``threads``
+    BLAS threads (``None``: the process's default). Returns the medians ``design`` and ``svd``,
+    ``ratio = design / svd``, the spreads (``design_spread``, ``svd_spread``: max - min), the
+    ``route`` the design took and ``threads``. ``times`` is a number of log-spaced times in
+    ``[0.1, 1e4]`` or an array.
+    """
+    import time as _time
+
+    t = np.logspace(-1, 4, int(times)) if np.ndim(times) == 0 else np.asarray(times, float)
+    A = sample_design(params, np.random.default_rng(seed))
+    limit = (contextlib.nullcontext() if threads is None
+             else threadpool_limits(int(threads), user_api="blas"))
+    with limit:
+        route = _spectral(params, A, factor)[3]
+        calls = {"design": lambda: design_error(params, A, t, factor=factor),
+                 "svd": lambda: np.linalg.svd(A, full_matrices=False)}
+        seconds = {name: [] for name in calls}
+        for name in calls:
+            calls[name]()
+        for _ in range(repeats):
+            for name, call in calls.items():
+                start = _time.perf_counter()
+                call()
+                seconds[name].append(_time.perf_counter() - start)
+    result = {name: float(np.median(v)) for name, v in seconds.items()}
+    result.update({f"{name}_spread": float(np.ptp(v)) for name, v in seconds.items()})
+    result.update(ratio=result["design"] / result["svd"], route=route,
+                  threads=threads, P=params.P, N=params.N)
+    return result

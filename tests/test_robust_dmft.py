@@ -168,8 +168,6 @@ def test_small_sizes_agree_with_laplace_and_the_gap_to_the_simulator_is_finite_s
 
 def test_huge_N_is_refused_before_the_work(monkeypatch):
     import rfdmft.model as model
-    if not hasattr(model, "check_memory"):
-        pytest.skip("model.check_memory not available")
     monkeypatch.setattr(model, "available_memory", lambda: 4 * 2**30)
     params = Params(alpha=1, N=10**6, P=1000)
     start = time.perf_counter()

@@ -50,19 +50,24 @@ The static values are computed by :mod:`rfdmft.equilibrium` (one copy).
 
 Inversion
 ---------
-Times are grouped into windows ``[t0, 10 t0]``; each window shares one hyperbolic contour
+Times are grouped into fixed windows ``[10^k, 10^(k+1))`` (a time's contour never depends on
+the other times of a call); each window shares one hyperbolic contour
 (Weideman & Trefethen 2007) ``z(u) = mu (1 + sin(i u - phi))``, trapezoidal nodes
 ``u_k = k h``, ``|k| <= 24`` (25 solves of the self-consistency at ``z`` and 25 at ``z/2``, by
 conjugate symmetry), ``mu = 0.9837 * 24 / (10 t0)``, ``phi = 0.8942``, ``h = 3.0921 / 24``.
 Parameters were tuned (Nelder-Mead) on Stieltjes transforms with poles spread over
-``[0, 1e4]`` plus a double pole at 0: relative error <= 1e-11 over the window. On the error
-curves themselves the parts agree with a finer contour (K = 32) to ~1e-10 typically and
-<= 1e-7 in the worst cases seen (tiny parts at extreme times), and the small-time expansion
-(``1 - B ~ 2 t P sum lambda^2``) holds to 1e-5 at ``t = 1e-8``. Round-off grows at late
-times as ``1e-16 x (rate scale) x t`` from the differences ``R(z/2) - R(z)`` near ``z = 0``
-(~1e-7 relative at ``t = 1e8`` for ``gamma = 0``); with ``gamma > 0`` times past full
-relaxation take the static values directly (see :func:`theory_laplace`). The contour's
-exponential factor is at most ``e^{5.2}``, so cancellation in the sum itself is harmless.
+``[0, 1e4]`` plus a double pole at 0: relative error <= 1e-11 over the window.
+
+No difference of transforms is formed near ``z = 0`` (it cancelled like ``1e-16 P lambda_1 t``):
+the label and bias transforms use the two-point sums ``C(z/2, z) = (R(z/2) - R(z)) / (z/2)`` and
+``Ch(z/2, z) = (Rh(z/2) - Rh(z)) / (z/2)`` computed directly from the modes (see
+:func:`_pair_sums`), ``L[V] = sigma_e2 Ch / z`` and ``L[B - tail] = R(z/2)/2 + gamma (z + gamma)
+C / z``. Times ``t (h_max + gamma) <= 1e-10`` use the Taylor series (second order). Past
+``t = 1e12``, where every limit is finite, the parts (each monotone in ``t``) take the
+``t = inf`` values from the first time ``t_c`` at which the contour agrees with them to 1e-10;
+times the contour cannot resolve (``|z| ~ 1/t`` under/overflowing the mode sums) are refused.
+The compiled kernels run serially in slices of bounded work dispatched from Python, so Ctrl-C
+raises ``KeyboardInterrupt`` within a fraction of a second.
 
 The self-consistency is solved by Newton's method in ``R`` (in the closed upper half plane;
 the lower half by conjugation), continued from a far point ``z = i L`` where ``R ~ S_N / s``
@@ -78,7 +83,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .model import ErrorCurve, Params, validate_times
 
@@ -89,10 +94,13 @@ __all__ = ["solve_response", "response_time", "theory_laplace", "CONTOUR"]
 CONTOUR = dict(K=24, ratio=10.0, c=0.98372856, phi=0.89418547, a=3.09212502)
 
 _TOL = 1e-14
+_T_LATE = 1e12            # from here on, times may take the long-time limit (see theory_laplace)
+_SMALL_T = 1e-10          # t (h_max + gamma) below which the Taylor series replaces the contour
 _MAXIT = 40
+_MAXSTEPS = 2000        # Newton attempts per contour node (continuation steps and halvings)
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def _sums(lam, lamP, lam2P, sr, si, qr, qi):
     """Mode sums at ``s`` and ``q``: ``sum lam G``, ``sum lam^2 P G^2``, ``sum lam G^2``,
     ``sum lam^2 P G`` with ``G_k = 1 / (s + lam_k P q)``, in real arithmetic (vectorises)."""
@@ -140,7 +148,7 @@ def _physical(w, s):
     return cross * b >= -tol * abs(w) / abs(s) * abs(b)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _newton(lam, lamP, lam2P, s, R, S_N):
     """Newton for ``F(R) = R - sum_k lam_k G_k = 0`` at ``s = z + gamma``.
 
@@ -161,59 +169,176 @@ def _newton(lam, lamP, lam2P, s, R, S_N):
     return R, R, R, -1
 
 
-@njit(cache=True)
-def _continue_path(lam, lamP, lam2P, gamma, S_N, z, R_out, Rh_out):
-    """Solve at the nodes ``z`` (ordered far to near) by continuation.
+#: Work per call of the compiled kernels, in mode evaluations (``passes x N``): about 0.1 s,
+#: so that a Ctrl-C (handled by Python between calls) stops the solver within a second.
+_CHUNK = 2_000_000
 
-    Returns the number of passes over the modes, or -1 on failure."""
-    scale = 0.0
-    for k in range(lam.size):
-        scale = max(scale, lamP[k])
-    # start far up the imaginary axis (R ~ S_N / s there); move by geometric steps
-    # zc (target / zc)^frac, which stay in the closed upper half plane
-    zc = 1j * 1e4 * (scale + S_N + gamma + abs(z[0]))
-    Rc = S_N / (zc + gamma)
-    Rc, Rh, dRc, its = _newton(lam, lamP, lam2P, zc + gamma, Rc, S_N)
-    if its < 0:
-        return -1
-    total = its
-    for j in range(z.size):
-        target = z[j]
-        frac = 1.0
-        while True:
-            zt = zc * np.exp(frac * np.log(target / zc))
-            if frac == 1.0:
-                zt = target
-            R, Rh, dR, its = _newton(lam, lamP, lam2P, zt + gamma, Rc + dRc * (zt - zc), S_N)
-            if its >= 0:
-                total += its
-                zc = zt
-                Rc = R
-                dRc = dR
-                if frac == 1.0:
+
+@njit(cache=True, error_model="numpy")
+def _advance(lam, lamP, lam2P, gamma, S_N, scale, Z, R_out, Rh_out, state_z, state_R, state_dR,
+             state_frac, next_j, status, tries, budget):
+    """Continue the rows of ``Z`` (independent continuation paths, nodes ordered far to near)
+    for about ``budget`` mode evaluations, then return (resumable: the state of each row is kept
+    in ``state_*``, ``next_j`` (-1: not started) and ``status`` (0 running, 1 done, -1 failed)).
+
+    Each row starts far up the imaginary axis (``R ~ S_N / s`` there) and moves by geometric
+    steps ``zc (target / zc)^frac``, which stay in the closed upper half plane, with a
+    first-order predictor; ``frac`` is halved whenever Newton fails. Returns the number of
+    rows still running."""
+    n = lam.size
+    spent = 0
+    for i in range(Z.shape[0]):
+        if status[i] != 0:
+            continue
+        while spent < budget:
+            if next_j[i] < 0:
+                zc = 1j * 1e4 * (scale + S_N + gamma + abs(Z[i, 0]))
+                Rc, Rh, dRc, its = _newton(lam, lamP, lam2P, zc + gamma, S_N / (zc + gamma), S_N)
+                spent += (abs(its) + 1) * n
+                if its < 0:
+                    status[i] = -1
                     break
-                frac = 1.0
+                state_z[i] = zc
+                state_R[i] = Rc
+                state_dR[i] = dRc
+                state_frac[i] = 1.0
+                next_j[i] = 0
+                continue
+            j = next_j[i]
+            target = Z[i, j]
+            zc = state_z[i]
+            frac = state_frac[i]
+            zt = target if frac == 1.0 else zc * np.exp(frac * np.log(target / zc))
+            R, Rh, dR, its = _newton(lam, lamP, lam2P, zt + gamma,
+                                     state_R[i] + state_dR[i] * (zt - zc), S_N)
+            spent += (abs(its) + 1) * n
+            tries[i] += 1
+            if tries[i] > _MAXSTEPS:          # creeping continuation: give up (no wrong number)
+                status[i] = -1
+                break
+            if its >= 0:
+                state_z[i] = zt
+                state_R[i] = R
+                state_dR[i] = dR
+                if frac == 1.0:
+                    R_out[i, j] = R
+                    Rh_out[i, j] = Rh
+                    next_j[i] = j + 1
+                    tries[i] = 0
+                    if j + 1 == Z.shape[1]:
+                        status[i] = 1
+                        break
+                state_frac[i] = 1.0
             else:
                 frac *= 0.5
+                state_frac[i] = frac
                 if frac < 1e-8:
-                    return -1
-        R_out[j] = Rc
-        Rh_out[j] = Rh
-    return total
+                    status[i] = -1
+                    break
+        if spent >= budget:
+            break
+    running = 0
+    for i in range(Z.shape[0]):
+        if status[i] == 0:
+            running += 1
+    return running
 
 
-@njit(cache=True, parallel=True)
 def _solve_paths(lam, P, gamma, Z):
-    """Rows of ``Z`` are independent continuation paths; returns R, Rh and a status per row."""
+    """Rows of ``Z`` are independent continuation paths; returns R, Rh and a status per row
+    (negative: failed). The compiled kernel runs in slices of about ``_CHUNK`` mode
+    evaluations, so Python sees a Ctrl-C between slices and raises ``KeyboardInterrupt``
+    (a signal arriving inside a multi-threaded numba region used to crash the process)."""
+    lam = np.ascontiguousarray(lam, dtype=float)
+    Z = np.ascontiguousarray(Z, dtype=np.complex128)
     lamP = lam * P
     lam2P = lam * lam * P
-    S_N = lam.sum()
+    S_N = float(lam.sum())
+    scale = float(lamP.max())
+    rows = Z.shape[0]
     R = np.zeros(Z.shape, dtype=np.complex128)
     Rh = np.zeros(Z.shape, dtype=np.complex128)
-    status = np.zeros(Z.shape[0], dtype=np.int64)
-    for i in prange(Z.shape[0]):
-        status[i] = _continue_path(lam, lamP, lam2P, gamma, S_N, Z[i], R[i], Rh[i])
+    sz = np.zeros(rows, np.complex128)
+    sR = np.zeros(rows, np.complex128)
+    sd = np.zeros(rows, np.complex128)
+    sf = np.ones(rows)
+    nj = np.full(rows, -1, np.int64)
+    status = np.zeros(rows, np.int64)
+    tries = np.zeros(rows, np.int64)
+    budget = max(_CHUNK, 4 * lam.size)
+    try:
+        while _advance(lam, lamP, lam2P, float(gamma), S_N, scale, Z, R, Rh, sz, sR, sd, sf, nj,
+                       status, tries, budget):
+            pass
+    except ZeroDivisionError:             # numba's complex division: |z| under/overflowed
+        status[status == 0] = -1
     return R, Rh, status
+
+
+@njit(cache=True, error_model="numpy")
+def _pair_kernel(lam, P, gamma, z1, z2, R1, R2, out, start, stop):
+    """Two-point mode sums at the pairs ``(z1[j], z2[j])``, ``start <= j < stop``, with
+    ``G_ik = 1 / (s_i + lam_k P q_i)``: ``out[j] = ((1/P) sum e1 e2, (1/P) sum (s1 G1)(s2 G2),
+    sum lam (s1 G1)(s2 G2))`` where ``e_i = lam P q_i G_i = 1 - s_i G_i``. Every factor is
+    bounded (no overflow or cancellation at small ``s``)."""
+    for j in range(start, stop):
+        s1 = z1[j] + gamma
+        s2 = z2[j] + gamma
+        q1 = 1.0 / (1.0 + R1[j])
+        q2 = 1.0 / (1.0 + R2[j])
+        a = 0j
+        b = 0j
+        c = 0j
+        for k in range(lam.size):
+            p1 = lam[k] * P * q1
+            p2 = lam[k] * P * q2
+            d1 = s1 + p1
+            d2 = s2 + p2
+            g1 = s1 / d1
+            g2 = s2 / d2
+            a += (p1 / d1) * (p2 / d2)
+            gg = g1 * g2
+            b += gg
+            c += lam[k] * gg
+        out[j, 0] = a / P
+        out[j, 1] = b / P
+        out[j, 2] = c
+
+
+def _pair_sums(lam, P, gamma, z1, z2, R1, R2):
+    """``C = int dmu / ((s1 + h)(s2 + h))`` and ``Ch = int h dmu / ((s1 + h)(s2 + h))`` at the
+    pairs ``(z1, z2)`` (equal shapes), from the two-point deterministic equivalent
+
+        C = sum_k lam_k G1k G2k / den,   Ch = q1 q2 P sum_k lam_k^2 G1k G2k / den,
+        den = 1 - q1 q2 P sum_k lam_k^2 G1k G2k = N/P - 1 + q1 + q2 - (s1 s2 / P) sum_k G1k G2k
+
+    (``(R(z1) - R(z2)) / (s2 - s1) = C``, ``(Rh(z1) - Rh(z2)) / (s2 - s1) = Ch``; the second
+    form of ``den`` follows from ``sum_k s G_k = N - P (1 - q)``). Differences of transforms
+    near ``z = 0`` are never formed; of the two forms of ``den`` (``1 - rho`` at ``z = 0``,
+    small only near ``N = P``) the one with less cancellation is used. Returns ``(C, Ch)``
+    with ``C`` as ``sum_k lam_k (s1 G1k)(s2 G2k) / den`` times ``1 / (s1 s2)`` left to the
+    caller (``Cs``), i.e. ``(Cs, Ch)`` with ``C = Cs / (s1 s2)``."""
+    shape = z1.shape
+    z1, z2 = z1.reshape(-1), z2.reshape(-1)
+    R1, R2 = R1.reshape(-1), R2.reshape(-1)
+    out = np.empty((z1.size, 3), np.complex128)
+    lam = np.ascontiguousarray(lam, dtype=float)
+    step = max(1, _CHUNK // max(lam.size, 1))
+    try:
+        for start in range(0, z1.size, step):      # slices: Ctrl-C is seen between them
+            _pair_kernel(lam, float(P), float(gamma), z1, z2, R1, R2, out, start,
+                         min(z1.size, start + step))
+    except ZeroDivisionError:                      # under/overflow: the caller refuses
+        out[:] = np.nan
+    sig, bss, cs = out[:, 0], out[:, 1], out[:, 2]
+    q1, q2 = 1.0 / (1.0 + R1), 1.0 / (1.0 + R2)
+    den_a = 1.0 - sig
+    den_b = (lam.size / P - 1.0) + q1 + q2 - bss
+    cond_a = np.maximum(1.0, np.abs(sig)) / np.abs(den_a)
+    cond_b = np.maximum.reduce([np.full(q1.shape, abs(lam.size / P - 1.0)), np.abs(q1),
+                                np.abs(q2), np.abs(bss)]) / np.abs(den_b)
+    den = np.where(cond_b < cond_a, den_b, den_a)
+    return (cs / den).reshape(shape), (sig / den).reshape(shape)
 
 
 def solve_response(params: Params, z) -> tuple[np.ndarray, np.ndarray]:
@@ -226,6 +351,9 @@ def solve_response(params: Params, z) -> tuple[np.ndarray, np.ndarray]:
     """
     z = np.asarray(z, dtype=complex)
     flat = z.reshape(-1)
+    bad = flat[~(np.isfinite(flat.real) & np.isfinite(flat.imag))]
+    if bad.size:
+        raise ValueError(f"z must be finite complex numbers, got {bad[0]}")
     s = flat + params.gamma
     if np.any((s.imag == 0) & (s.real <= 0)):
         raise ValueError("z + gamma must not lie on the negative real half-line (-inf, 0]")
@@ -248,17 +376,13 @@ def _captured_isotropic(params: Params) -> bool:
 
 
 def _windows(t: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy windows ``[t0, ratio t0]`` covering the positive finite times: (starts, index per time)."""
-    order = np.argsort(t)
-    starts = []
-    which = np.empty(t.size, dtype=np.int64)
-    current = None
-    for i in order:                       # loop over times only (cheap glue)
-        if current is None or t[i] > current * ratio * (1 + 1e-12):
-            current = t[i]
-            starts.append(current)
-        which[i] = len(starts) - 1
-    return np.array(starts), which
+    """Windows ``[t0, ratio t0)`` with ``t0 = ratio^k`` fixed (integer ``k``): (starts, index per
+    time). Each time's contour depends on that time only, never on the other times of the call."""
+    k = np.floor(np.log(t) / math.log(ratio))
+    t0 = ratio ** k
+    k = np.where(t0 > t, k - 1, np.where(t0 * ratio <= t, k + 1, k))
+    ks, which = np.unique(k, return_inverse=True)
+    return ratio ** ks, which.reshape(-1)
 
 
 def _contour(t1: np.ndarray):
@@ -307,7 +431,7 @@ def _two_point_bias(params: Params, tf, z, which, R1) -> np.ndarray:
     ``E tr(Pi G1 Lambda G2) = sum_k p_k lambda_k G1k G2k / (1 - P q1 q2 sum_k lambda_k^2 G1k G2k)``
     (at ``p = 1`` it is ``(R(z1) - R(z2)) / (z2 - z1)``). Both variables use the window's contour.
     """
-    K, c, phi, a = CONTOUR["K"], CONTOUR["c"], CONTOUR["phi"], CONTOUR["a"]
+    K, phi, a = CONTOUR["K"], CONTOUR["phi"], CONTOUR["a"]
     h = a / K
     lam = params.eigenvalues[: params.N]
     plam = params.powers[: params.N] * lam
@@ -356,6 +480,48 @@ def _clean(x: np.ndarray, scale: float, name: str) -> np.ndarray:
     return np.maximum(x, 0.0)
 
 
+def _contour_parts(params: Params, tf: np.ndarray, isotropic: bool):
+    """Bias (tail included), label-noise and thermal variance at the positive finite times
+    ``tf`` by inverse Laplace transform on the window contours."""
+    lam = params.eigenvalues[: params.N]
+    S_N = float(lam.sum())
+    signal = float(lam @ params.powers[: params.N])
+    tail = params.tail
+    sig_e = params.sigma2 + tail
+    gamma, T = params.gamma, params.T
+    label = np.zeros(tf.shape)
+    thermal = np.zeros(tf.shape)
+    z, w, which, R1, Rh1, R2, Rh2 = _responses(params, tf)
+    if (isotropic and gamma > 0) or sig_e > 0:
+        Cs, Ch = _pair_sums(lam, params.P, gamma, 0.5 * z, z, R2, R1)
+        if not (np.all(np.isfinite(Cs)) and np.all(np.isfinite(Ch))):
+            raise RuntimeError(
+                "the two-point DMFT sums overflowed on the Laplace contour "
+                f"(alpha={params.alpha}, N={params.N}, P={params.P}, gamma={params.gamma}); "
+                "no numbers returned")
+    if isotropic:
+        # L[B - tail] = R(z/2)/2 + gamma (z + gamma) C(z/2, z) / z, C = Cs / (s1 s2); the
+        # textbook form ((z + 2 gamma)^2 R(z/2)/2 - 2 gamma (z + gamma) R(z)) / z^2 cancels
+        Fb = R2 / 2
+        if gamma > 0:
+            Fb = Fb + gamma * Cs / ((0.5 * z + gamma) * z)
+        bias = tail + _clean(_invert(tf, z, w, which, Fb), S_N, "bias")
+    else:
+        bias = tail + _clean(_two_point_bias(params, tf, z, which, R1), signal + S_N, "bias")
+    if sig_e > 0:
+        # = 2 sig_e (Rh(z/2) - Rh(z)) / z^2, without the difference (it cancels as z -> 0)
+        label = _clean(_invert(tf, z, w, which, sig_e * Ch / z), sig_e, "label-noise variance")
+    if T > 0:
+        thermal = _clean(_invert(tf, z, w, which, T * R2 / z), T, "thermal variance")
+    for x in (bias, label, thermal):
+        if not np.all(np.isfinite(x)):
+            raise RuntimeError(
+                "the Laplace inversion gave non-finite values "
+                f"(alpha={params.alpha}, N={params.N}, P={params.P}, gamma={params.gamma}); "
+                "no numbers returned")
+    return bias, label, thermal
+
+
 def theory_laplace(params: Params, times) -> ErrorCurve:
     """DMFT error curve by inverse Laplace transform (``w(0) = 0``, any teacher mode powers).
 
@@ -381,10 +547,11 @@ def theory_laplace(params: Params, times) -> ErrorCurve:
     thermal = np.zeros(t.shape)
 
     static = np.isinf(t)
+    # h_max >= 2 (P lambda_1 + S_N) >= the largest eigenvalue of H (the support of dmu)
+    h_max = 4.0 * (params.P * float(lam.max()) + S_N)
     if gamma > 0:
         # every part relaxes as e^{-a t}, a >= gamma, with amplitude <= 3 (1 + h_max/gamma)^2
-        # times its t = inf value; h_max <= 2 (P lambda_1 + S_N) (largest eigenvalue of H)
-        h_max = 4.0 * (params.P * lam[0] + S_N)
+        # times its t = inf value
         static |= t * gamma > math.log(3e13) + 2 * math.log1p(h_max / gamma)
     if static.any():
         from .equilibrium import equilibrium
@@ -393,19 +560,56 @@ def theory_laplace(params: Params, times) -> ErrorCurve:
         label[static] = eq.label_variance
         thermal[static] = eq.thermal_variance
 
-    finite = ~static & (t > 0)
+    # t -> 0: the contour's nodes (|z| ~ 1/t) would overflow; below t a_max = 1e-10 the Taylor
+    # series to second order is exact to relative (t a_max)^2 <= 1e-20 (a <= a_max on the support)
+    with np.errstate(over="ignore"):
+        small = ~static & (t > 0) & (t * (h_max + gamma) <= _SMALL_T)
+    if small.any():
+        ts = t[small]
+        m1 = params.P * float(lam @ lam)                   # int h dmu = E tr(Lambda H)
+        m2 = params.P**2 * float(np.sum(lam**3)) + S_N * m1   # int h^2 dmu
+        pl = params.powers[: params.N] * lam
+        bias[small] = tail + signal - 2 * ts * params.P * float(pl @ lam)
+        if isotropic:
+            bias[small] += ts**2 * (2 * m2 + gamma * m1)
+        label[small] = sig_e * ts**2 * (m1 - ts * (m2 + gamma * m1))
+        thermal[small] = T * (2 * ts * S_N - 2 * ts**2 * (m1 + gamma * S_N))
+
+    finite = ~static & ~small & (t > 0)
     if finite.any():
         tf = t[finite]
-        z, w, which, R1, Rh1, R2, Rh2 = _responses(params, tf)
-        if isotropic:
-            Fb = ((z + 2 * gamma) ** 2 * R2 / 2 - 2 * gamma * (z + gamma) * R1) / z**2
-            bias[finite] = tail + _clean(_invert(tf, z, w, which, Fb), S_N, "bias")
-        else:
-            bias[finite] = tail + _clean(_two_point_bias(params, tf, z, which, R1), signal + S_N,
-                                            "bias")
-        if sig_e > 0:
-            Fl = 2 * sig_e * (Rh2 - Rh1) / z**2
-            label[finite] = _clean(_invert(tf, z, w, which, Fl), sig_e, "label-noise variance")
-        if T > 0:
-            thermal[finite] = _clean(_invert(tf, z, w, which, T * R2 / z), T, "thermal variance")
+        parts = np.empty((3, tf.size))
+        contour = np.ones(tf.size, bool)
+        late = tf >= _T_LATE
+        if late.any() and params.has_equilibrium:
+            from .equilibrium import equilibrium
+            eq = equilibrium(params)
+            limits = np.array([eq.bias, eq.label_variance, eq.thermal_variance])
+            if np.all(np.isfinite(limits)):
+                # each part is monotone in t (bias decreasing, the variances increasing, for
+                # every gamma >= 0), so past a time t_c where it is within tol of its limit it
+                # stays within tol: times beyond t_c take the limits
+                tol = 1e-10 * limits.sum() + 1e-15 * (signal + tail + S_N)
+                t_c = _T_LATE
+                while t_c <= tf.max():
+                    try:
+                        at = np.array(_contour_parts(params, np.array([t_c]), isotropic))[:, 0]
+                    except RuntimeError:
+                        break
+                    if np.all(np.abs(at - limits) <= tol):
+                        done = tf >= t_c
+                        parts[:, done] = limits[:, None]
+                        contour &= ~done
+                        break
+                    t_c = min(t_c * t_c, tf.max()) if t_c < tf.max() else 2 * t_c
+        if contour.any():
+            try:
+                parts[:, contour] = _contour_parts(params, tf[contour], isotropic)
+            except RuntimeError as err:
+                if not late[contour].any():
+                    raise
+                raise RuntimeError(
+                    f"{err}; the latest time asked, t = {tf[contour].max():g}, may be beyond what "
+                    "the solver resolves for these parameters (|z| ~ 1/t on the contour)") from None
+        bias[finite], label[finite], thermal[finite] = parts
     return ErrorCurve(times=t, bias=bias, label_variance=label, thermal_variance=thermal)

@@ -392,17 +392,7 @@ def _responses(grid, a, lam, gamma, J):
         for k in range(N):
             z = ck[k] * dt
             E = math.exp(-z)
-            if z < 0.5:
-                phi1 = 0.0
-                psi = 0.0
-                term = 1.0  # (-z)^j / j!
-                for jj in range(14):
-                    phi1 += term / (jj + 1)
-                    psi += term / (jj + 2)
-                    term *= -z / (jj + 1)
-            else:
-                phi1 = (1.0 - E) / z
-                psi = (1.0 - E - z * E) / (z * z)
+            phi1, psi = _phi_weights(z)
             ak = a[k]
             w0 = dt * psi
             w1 = dt * (phi1 - psi)

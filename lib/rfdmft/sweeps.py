@@ -8,11 +8,10 @@ Conventions:
   keyword arguments (``designs``, ``seed``, ...), which are passed unchanged to every point:
   the seed is fixed per point (every point of a simulation sweep uses the same ``seed``, i.e.
   common random numbers), never by the order in which points finish, so serial, process-pool
-  and cluster runs return identical numbers. (One caveat: LAPACK's results can change in the
-  last bits with the number of BLAS threads. The simulators use one thread for designs below
-  ``simulation.SMALL_DESIGN_ENTRIES`` entries, and pool and Dask workers use one thread, so
-  runs agree bit for bit below that size; above it, a serial run on all cores agrees with a
-  pooled one to rounding, about ``1e-13`` relative.)
+  and cluster runs return identical numbers. (LAPACK's results can change in the last bits
+  with the number of BLAS threads; :func:`rfdmft.simulate` uses
+  ``simulation.SIMULATOR_BLAS_THREADS`` = 1 at every size, as pool and Dask workers do, so
+  its runs agree bit for bit.)
 * a cache entry is named by a SHA-256 key of the function's qualified name, every
   ``Params`` dataclass field (arrays by dtype, shape and bytes; ``None`` included), the times,
   the keyword arguments and ``rfdmft.__version__``. Entries are written by the calling

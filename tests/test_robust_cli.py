@@ -429,3 +429,19 @@ def test_quick_still_fails_on_wrong_numbers_and_full_runs_judge_everything():
     full = bench._Report(lambda line: None)
     full.row("krr", "krr: 5x", True, sized=True, correct=True)
     assert full.verdict() == "all targets met"
+
+
+def test_an_error_raised_by_a_ctrl_c_inside_compiled_code_exits_130(monkeypatch, capfd):
+    """numba turns a Ctrl-C that arrives inside a kernel into a SystemError whose context is
+    the KeyboardInterrupt: the command line reports it as an interrupt, not as a failure."""
+    def interrupted(args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise SystemError("returned a result with an exception set") from interrupt
+
+    monkeypatch.setattr(cli, "_run", interrupted)
+    status = cli.main(["theory", "--alpha", "1", "--N", "10", "--P", "5", "--times", "1"],
+                      watchdog=False)
+    assert status == 130
+    assert "interrupted" in capfd.readouterr().err

@@ -252,6 +252,17 @@ def _one_line(error: BaseException) -> str:
     return text if text else type(error).__name__
 
 
+def _caused_by_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` was raised because of a Ctrl-C (a ``KeyboardInterrupt`` in its chain)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def main(argv=None, *, watchdog: bool | None = None) -> int:
     """Run the command line; returns the exit status. ``watchdog`` (default: when ``argv`` is
     ``None``, i.e. a real command line) installs :func:`_interrupt_watchdog`."""
@@ -285,6 +296,8 @@ def main(argv=None, *, watchdog: bool | None = None) -> int:
         except SystemExit:
             raise
         except Exception as error:                  # never a traceback: one line, status 1
+            if _caused_by_interrupt(error):         # e.g. numba's SystemError around Ctrl-C
+                raise KeyboardInterrupt from error
             print(f"rfdmft: failed: {type(error).__name__}: {_one_line(error)}", file=sys.stderr)
             return EXIT_FAILED
     except KeyboardInterrupt:

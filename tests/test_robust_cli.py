@@ -150,7 +150,8 @@ def test_output_into_head_ends_quietly():
 # --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args", [
-    ["theory", "--alpha", "1", "--N", "20000000", "--P", "1000", "--times", "1,100"],
+    # the compressed theory's work at this size is the spectrum and its mode rule (about 10 s)
+    ["theory", "--alpha", "1", "--N", "200000000", "--P", "1000", "--times", "1,100"],
     ["simulate", "--alpha", "1", "--N", "3000", "--P", "2000", "--times", "1,100",
      "--designs", "100"],
 ])

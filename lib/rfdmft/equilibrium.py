@@ -20,6 +20,9 @@ Ridgeless (``gamma = 0``): ``kappa > 0`` solves ``sum_k lambda_k / (lambda_k + k
   (``N / (P - N)`` for ``gamma = 0 < P - N``): the expected posterior variance of the
   prediction at a new input, ``T E tr(Lambda (H + gamma)^-1)``.
 
+The sums over modes run over the nodes of :func:`rfdmft.quadrature.mode_rule` (cost
+independent of ``N`` for power-law spectra; relative error ~1e-13).
+
 Bayesian reading (``gamma, T > 0``): Langevin dynamics relaxes to the posterior with prior
 ``w ~ N(0, T / gamma)`` and noise variance ``T``. The posterior mean is kernel ridge regression
 with ridge ``gamma``; its error is ``bias + label_variance``; one posterior sample adds the
@@ -35,25 +38,34 @@ import numpy as np
 from numba import njit
 
 from .model import ErrorCurve, Params, validate_times
+from .quadrature import compress, mode_rule
 
 __all__ = ["Equilibrium", "renormalised_ridge", "equilibrium", "equilibrium_curve",
            "posterior", "krr_learning_curve"]
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _mode_sums(lam, kappa):
-    """``P``-independent sums at ``kappa``: ``D = sum_k r_k``, ``sum_k s_k`` and ``sum_k r_k s_k``
-    with ``r_k = lam_k / (lam_k + kappa)``, ``s_k = 1 - r_k`` (``sum r s = -dD / d log kappa``)."""
+def _mode_sums(lam, w, kappa):
+    """``P``-independent sums at ``kappa`` (nodes ``lam``, weights ``w`` of the mode rule):
+    ``D = sum_k r_k``, ``sum_k s_k`` and ``sum_k r_k s_k`` with ``r_k = lam_k / (lam_k + kappa)``,
+    ``s_k = 1 - r_k`` (``sum r s = -dD / d log kappa``)."""
     d = 0.0
     t = 0.0
     d1 = 0.0
-    for k in range(lam.size):
-        inv = 1.0 / (lam[k] + kappa)
-        rk = lam[k] * inv
-        sk = kappa * inv
-        d += rk
-        t += sk
-        d1 += rk * sk
+    for start in range(0, lam.size, 256):          # blocks of 256 summed plainly, then added
+        bd = 0.0
+        bt = 0.0
+        bd1 = 0.0
+        for k in range(start, min(start + 256, lam.size)):
+            inv = 1.0 / (lam[k] + kappa)
+            rk = lam[k] * inv
+            sk = kappa * inv
+            bd += w[k] * rk
+            bt += w[k] * sk
+            bd1 += w[k] * (rk * sk)
+        d += bd
+        t += bt
+        d1 += bd1
     return d, t, d1
 
 
@@ -64,18 +76,17 @@ def _deficit(P, N, d, t):
 
 
 @njit(cache=True, error_model="numpy")
-def _root_log(lam, P, gamma, lo, hi, x):
+def _root_log(lam, w, N, P, gamma, lo, hi, x):
     """Safeguarded Newton in ``x = log kappa``, started at ``x``, on ``(lo, hi)`` for
     ``f(x) = log(P / D)`` (``gamma = 0``) or ``log(kappa (P - D) / gamma)`` (``gamma > 0``; ``-inf``
     where ``D >= P``). Both are increasing, negative below the root and positive above, and
     nearly linear in ``x`` for power-law-like spectra (``D ~ kappa^(-1 / (1 + alpha))``), so
     Newton needs few steps. ``lo = -inf``: no lower bound known yet. Steps are at most
     ``log 10``; outside the bracket, bisection. Returns ``(x, converged)``."""
-    N = lam.size
     big = math.log(10.0)
     for _ in range(400):
         kappa = math.exp(x)
-        d, t, d1 = _mode_sums(lam, kappa)
+        d, t, d1 = _mode_sums(lam, w, kappa)
         deficit = _deficit(P, N, d, t)               # P - D
         if gamma == 0.0:
             f = math.log1p(deficit / d)
@@ -106,15 +117,14 @@ def _root_log(lam, P, gamma, lo, hi, x):
 
 
 @njit(cache=True)
-def _kappas(lam, Ps, gamma):
-    """The renormalised ridge at every ``P`` of ``Ps`` (floats); ``nan`` where the solver did
-    not converge. ``kappa`` decreases with ``P``, so the ``P`` are visited in increasing order:
+def _kappas(lam, w, N, Ps, gamma):
+    """The renormalised ridge at every ``P`` of ``Ps`` (floats) for the ``N`` modes given by the
+    rule (nodes ``lam``, weights ``w``); ``nan`` where the solver did not converge. ``kappa`` decreases with ``P``, so the ``P`` are visited in increasing order:
     each root bounds the next one from above, and the last two roots extrapolate (in
     ``log kappa`` against ``log P``) its starting point."""
     S = 0.0
     for k in range(lam.size):
-        S += lam[k]
-    N = lam.size
+        S += w[k] * lam[k]
     out = np.empty(Ps.size)
     x1 = math.nan                                    # the last two roots (log P, log kappa)
     p1 = math.nan
@@ -136,7 +146,7 @@ def _kappas(lam, Ps, gamma):
             guess = hi - 1.0
         if not (lo < guess < hi):
             guess = hi - 1e-3 * (hi - lo) if math.isfinite(lo) else hi - 1.0
-        x, ok = _root_log(lam, P, gamma, lo, hi, guess)
+        x, ok = _root_log(lam, w, N, P, gamma, lo, hi, guess)
         if ok:
             out[i] = math.exp(x)
             x0, p0, x1, p1 = x1, p1, x, math.log(P)
@@ -147,22 +157,22 @@ def _kappas(lam, Ps, gamma):
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _overlap_block(lam, p, kappa, start, stop):
-    """Plain sums of the four overlap terms over modes ``start..stop-1`` (see ``_overlaps``)."""
+def _overlap_block(lam, w, p, kappa, start, stop):
+    """Plain sums of the four overlap terms over nodes ``start..stop-1`` (see ``_overlaps``)."""
     s0 = s1 = s2 = s3 = 0.0
     for k in range(start, stop):
         inv = 1.0 / (lam[k] + kappa)
         r = lam[k] * inv
-        s0 += r
-        s1 += r * r
+        s0 += w[k] * r
+        s1 += w[k] * (r * r)
         s2 += lam[k] * p[k] * inv * inv
-        s3 += kappa * inv * (1.0 + r)
+        s3 += w[k] * (kappa * inv * (1.0 + r))
     return s0, s1, kappa * kappa * s2, s3
 
 
 @njit(cache=True)
-def _overlaps(lam, p, kappa):
-    """Sums over the modes, with ``r = lam / (lam + kappa)``, ``s = 1 - r``: ``D = sum r``,
+def _overlaps(lam, w, p, kappa):
+    """Sums over the modes (rule nodes ``lam``, weights ``w``, teacher weights ``p``), with ``r = lam / (lam + kappa)``, ``s = 1 - r``: ``D = sum r``,
     ``sum r^2``, ``kappa^2 sum lam p / (lam + kappa)^2`` and ``sum s (1 + r) = N - sum r^2``
     (``P (1 - rho) = P - N + sum s (1 + r)`` is free of round-off when ``kappa`` is small).
     Blocks of 256 modes are summed plainly, the blocks with Kahan compensation (every term is
@@ -170,7 +180,7 @@ def _overlaps(lam, p, kappa):
     total = np.zeros(4)
     carry = np.zeros(4)
     for start in range(0, lam.size, 256):
-        block = _overlap_block(lam, p, kappa, start, min(start + 256, lam.size))
+        block = _overlap_block(lam, w, p, kappa, start, min(start + 256, lam.size))
         for j in range(4):
             y = block[j] - carry[j]
             t = total[j] + y
@@ -180,11 +190,11 @@ def _overlaps(lam, p, kappa):
 
 
 @njit(cache=True)
-def _overlaps_many(lam, p, kappas):
+def _overlaps_many(lam, w, p, kappas):
     """``_overlaps`` at each of ``kappas`` (rows)."""
     out = np.empty((kappas.size, 4))
     for i in range(kappas.size):
-        out[i] = _overlaps(lam, p, kappas[i])
+        out[i] = _overlaps(lam, w, p, kappas[i])
     return out
 
 
@@ -195,10 +205,14 @@ def renormalised_ridge(lam, P: int, gamma: float) -> float:
     gives the ridgeless limit (``0`` when ``N <= P``). Safeguarded Newton in ``log kappa``;
     relative accuracy about ``1e-14``.
     """
-    lam = np.ascontiguousarray(lam, dtype=float)
     if gamma < 0 or P < 1:
         raise ValueError(f"need gamma >= 0 and P >= 1, got gamma={gamma}, P={P}")
-    kappa = _kappas(lam, np.array([float(P)]), float(gamma))[0]
+    lam = np.sort(np.asarray(lam, dtype=float).reshape(-1))[::-1]
+    return _ridge(compress(lam), lam.size, P, gamma)
+
+
+def _ridge(rule, N: int, P: int, gamma: float) -> float:
+    kappa = _kappas(rule.lam, rule.weight, float(N), np.array([float(P)]), float(gamma))[0]
     if not math.isfinite(kappa):
         raise RuntimeError(f"the renormalised ridge did not converge (P={P}, gamma={gamma})")
     return kappa
@@ -247,10 +261,9 @@ def equilibrium(params: Params) -> Equilibrium:
     not exist (``gamma = 0``, ``N >= P``).
     """
     validate_times([math.inf], params)
-    lam = np.ascontiguousarray(params.eigenvalues[: params.N])
-    p = np.ascontiguousarray(params.powers[: params.N])
-    kappa = renormalised_ridge(lam, params.P, params.gamma)
-    sums = _overlaps(lam, p, kappa) if kappa > 0 else None
+    rule = mode_rule(params)
+    kappa = _ridge(rule, params.N, params.P, params.gamma)
+    sums = _overlaps(rule.lam, rule.weight, rule.power, kappa) if kappa > 0 else None
     return _compose(params.N, params.P, params.gamma, params.T, params.tail, params.sigma2,
                     kappa, sums)
 
@@ -320,15 +333,15 @@ def krr_learning_curve(params: Params, Ps) -> np.ndarray:
     for P in Ps:
         if P < 1:
             raise ValueError(f"P must be an integer >= 1, got {P}")
-    lam = np.ascontiguousarray(params.eigenvalues[: params.N])
-    p = np.ascontiguousarray(params.powers[: params.N])
+    rule = mode_rule(params)
     tail = params.tail
-    kappas = _kappas(lam, np.array(Ps, dtype=float), float(params.gamma))
+    kappas = _kappas(rule.lam, rule.weight, float(params.N), np.array(Ps, dtype=float),
+                     float(params.gamma))
     if not np.all(np.isfinite(kappas)):
         bad = Ps[int(np.argmax(~np.isfinite(kappas)))]
         raise RuntimeError(f"the renormalised ridge did not converge (P={bad}, "
                            f"gamma={params.gamma})")
-    sums = _overlaps_many(lam, p, kappas)
+    sums = _overlaps_many(rule.lam, rule.weight, rule.power, kappas)
     return np.array([_compose(params.N, P, params.gamma, 0.0, tail, params.sigma2, kappa,
                               row if kappa > 0 else None).mean_error
                      for P, kappa, row in zip(Ps, kappas, sums)])

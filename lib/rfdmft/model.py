@@ -57,11 +57,20 @@ def _vector(name: str, value, what: str) -> np.ndarray:
 def spectrum(alpha: float, M: int) -> np.ndarray:
     """Kernel eigenvalues ``lambda_k``, ``k = 1..M``, proportional to ``k**-(1+alpha)``, summing to one
     (read-only; cached, since every solver asks for it)."""
-    k = np.arange(1, M + 1, dtype=float)
-    lam = k ** -(1.0 + alpha)
-    lam /= lam.sum()
+    lam = np.empty(M)
+    total = 0.0
+    for start in range(0, M, _SPECTRUM_CHUNK):    # slices: Ctrl-C is seen between them
+        part = lam[start:start + _SPECTRUM_CHUNK]
+        np.power(np.arange(start + 1, start + 1 + part.size, dtype=float), -(1.0 + alpha),
+                 out=part)
+        total += part.sum()
+    for start in range(0, M, _SPECTRUM_CHUNK):
+        lam[start:start + _SPECTRUM_CHUNK] /= total
     lam.setflags(write=False)
     return lam
+
+
+_SPECTRUM_CHUNK = 4_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -327,11 +336,11 @@ def check_memory(needed: float, what: str, available: int | None = None) -> None
             f"{MEMORY_FRACTION:.0%} of it is used)")
 
 
-#: Bytes per target mode for the spectrum (``arange`` and ``lambda``) and the teacher powers.
-_BYTES_PER_TARGET_MODE = 24
-#: Bytes per model mode of the Laplace solver, isotropic teacher (measured: 24-30, numba's
-#: mode arrays included).
-_BYTES_PER_MODE_LAPLACE = 48
+#: Bytes per target mode for the spectrum (``lambda``, built in slices) and the teacher powers.
+_BYTES_PER_TARGET_MODE = 16
+#: Bytes per model mode of the Laplace solver beyond the spectrum (the compressed sums work on
+#: a few hundred nodes; measured peak, spectrum included: 16.5 bytes per mode at ``N = 4e5``).
+_BYTES_PER_MODE_LAPLACE = 8
 #: Time-domain solver: bytes per (mode x grid node) and per grid node squared (measured:
 #: 56-73 and about 1000; the operators are ``rank x n x n`` with ``rank`` ~ 30).
 _BYTES_PER_MODE_NODE = 80
@@ -354,10 +363,10 @@ def theory_memory(params: Params, times, method: str = "laplace",
     ``theory_time_domain`` / ``solve_time_domain`` (``"time-domain"``) at ``params, times``,
     without doing any of the work.
 
-    Laplace: ``24 M`` (spectrum, teacher powers) ``+ 48 N`` (isotropic teacher; measured 24-30
-    bytes per mode at ``N = 1e5, 1e6``) ``+ 3 (2K+1) 16 N`` for a non-isotropic teacher (the
-    two-point transform's ``(2K+1) x N`` complex resolvents; measured 2380 bytes per mode at
-    ``K = 24``) ``+ 64 (K+1)`` bytes per time. Time domain: ``24 M`` plus
+    Laplace: ``16 M`` (spectrum, teacher powers) ``+ 8 N`` (measured 16-27 bytes per mode in
+    all at ``N = 4e5 - 1e7``, 35-44 with a teacher) ``+ 3 (2K+1) 16 n`` for a non-isotropic teacher (the
+    two-point transform's ``(2K+1) x n`` complex resolvents over the ``n`` nodes of the mode
+    rule, :func:`rfdmft.quadrature.size_bound`) ``+ 64 (K+1)`` bytes per time. Time domain: ``16 M`` plus
     :func:`time_domain_memory` on the grid of its first Richardson pass (resolution
     ``2 resolution``, :func:`rfdmft.dmft.grid_plan`: none for times past full relaxation).
     """
@@ -373,8 +382,16 @@ def theory_memory(params: Params, times, method: str = "laplace",
         except (ImportError, KeyError, TypeError, ValueError):
             pass
         isotropic = params.teacher is None or bool(np.all(params.teacher[: params.N] == 1.0))
-        per_mode = _BYTES_PER_MODE_LAPLACE + (0 if isotropic else 3 * (2 * K + 1) * 16)
-        return base + float(per_mode) * params.N + 64.0 * (K + 1) * t.size
+        nodes = 0
+        if not isotropic:
+            from .quadrature import size_bound
+            if params.eigenvalues_given is None:      # lambda_1 / lambda_N = N^(1 + alpha)
+                nodes = size_bound(float(params.N) ** (1.0 + params.alpha), 1.0, params.N)
+            else:
+                lam = params.eigenvalues_given
+                nodes = size_bound(float(lam[0]), float(lam[params.N - 1]), params.N)
+        return (base + float(_BYTES_PER_MODE_LAPLACE) * params.N
+                + 3.0 * (2 * K + 1) * 16 * nodes + 64.0 * (K + 1) * t.size)
     if base > MEMORY_FRACTION * available_memory():
         return base                               # the spectrum alone does not fit
     from .dmft import grid_plan                   # the grid the solver will build (0: none)

@@ -230,3 +230,18 @@ def test_properties_over_the_parameter_box(params):
             assert value[-1] == limit
             if math.isfinite(limit):
                 assert value[-2] == pytest.approx(limit, rel=1e-9, abs=scale), name
+
+
+# ---- the interpolation threshold at very late times ---------------------------------------
+
+def test_threshold_late_times_follow_the_hard_edge_laws():
+    """Ridgeless N = P: the spectral measure of H has a hard edge at 0 with density ~ h^-1/2,
+    so at late times the bias falls like t^-1/2 and the label and thermal variances grow like
+    t^1/2, with corrections of relative order t^-1/2. The self-consistency is then solved in
+    its q-form (R is large and 1 - rho small): the laws hold to 1e-9 out to t = 1e100."""
+    params = Params(alpha=1.0, N=1000, P=1000, sigma2=0.1, T=0.1)
+    t = np.array([1e20, 1e30, 1e60, 1e100])
+    curve = theory_laplace(params, t)
+    for part, power in (("bias", 0.5), ("label_variance", -0.5), ("thermal_variance", -0.5)):
+        scaled = getattr(curve, part) * t**power
+        assert np.all(np.abs(scaled / scaled[0] - 1) <= 1e-9), (part, scaled)

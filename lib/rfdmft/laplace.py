@@ -73,8 +73,10 @@ Every sum over the ``N`` modes runs over the nodes of :func:`rfdmft.quadrature.m
 (the leading modes exactly, then a Chebyshev rule per band of ``log lambda``; relative error
 ~1e-13), so the cost is independent of ``N`` for power-law spectra.
 
-The self-consistency is solved by Newton's method in ``R`` (in the closed upper half plane;
-the lower half by conjugation), continued from a far point ``z = i L`` where ``R ~ S_N / s``
+The self-consistency is solved by Newton's method (in the closed upper half plane; the lower
+half by conjugation), each step in ``R`` or in ``q = 1 / (1 + R)``, whichever is better
+conditioned there (near ``N = P`` at small ``|z|``, ``R`` is large and only the ``q``-form
+keeps its digits; see :func:`_newton`), continued from a far point ``z = i L`` where ``R ~ S_N / s``
 along geometric steps to the contour's far end and from node to node, with a first-order
 predictor and step halving whenever Newton fails or lands off the physical branch (``R / S_N``
 must lie in the convex hull of ``{1 / (s + h): h >= 0}``, as the transform of a positive
@@ -111,7 +113,7 @@ _BLOCK = 256
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _block_sums(lamP, wl, wl2P, sr, si, qr, qi, start, stop, acc):
+def _block_sums(lamP, w, wl, wl2P, sr, si, qr, qi, start, stop, acc):
     """``acc[:] = `` the plain sums of ``_sums`` over nodes ``start..stop-1``."""
     a1r = 0.0
     a1i = 0.0
@@ -121,6 +123,10 @@ def _block_sums(lamP, wl, wl2P, sr, si, qr, qi, start, stop, acc):
     a3i = 0.0
     a4r = 0.0
     a4i = 0.0
+    a5r = 0.0
+    a5i = 0.0
+    a6r = 0.0
+    a6i = 0.0
     for k in range(start, stop):
         dr = sr + lamP[k] * qr
         di = si + lamP[k] * qi
@@ -137,6 +143,10 @@ def _block_sums(lamP, wl, wl2P, sr, si, qr, qi, start, stop, acc):
         a3i += wl[k] * g2i
         a4r += wl2P[k] * gr
         a4i += wl2P[k] * gi
+        a5r += w[k] * gr
+        a5i += w[k] * gi
+        a6r += w[k] * g2r
+        a6i += w[k] * g2i
     acc[0] = a1r
     acc[1] = a1i
     acc[2] = a2r
@@ -145,30 +155,36 @@ def _block_sums(lamP, wl, wl2P, sr, si, qr, qi, start, stop, acc):
     acc[5] = a3i
     acc[6] = a4r
     acc[7] = a4i
+    acc[8] = a5r
+    acc[9] = a5i
+    acc[10] = a6r
+    acc[11] = a6i
 
 
 @njit(cache=True, error_model="numpy")
-def _sums(lamP, wl, wl2P, sr, si, qr, qi):
+def _sums(lamP, w, wl, wl2P, sr, si, qr, qi):
     """Weighted node sums at ``s`` and ``q`` (weights ``w_j`` of the mode rule,
     ``wl = w lam``, ``wl2P = w lam^2 P``): ``sum w lam G``, ``sum w lam^2 P G^2``,
-    ``sum w lam G^2``, ``sum w lam^2 P G`` with ``G_j = 1 / (s + lam_j P q)``, in real
-    arithmetic; blocks of ``_BLOCK`` nodes summed plainly, the blocks with Kahan compensation."""
-    acc = np.empty(8)
-    total = np.zeros(8)
-    carry = np.zeros(8)
+    ``sum w lam G^2``, ``sum w lam^2 P G``, ``sum w G``, ``sum w G^2`` with
+    ``G_j = 1 / (s + lam_j P q)``, in real arithmetic; blocks of ``_BLOCK`` nodes summed plainly,
+    the blocks with Kahan compensation."""
+    acc = np.empty(12)
+    total = np.zeros(12)
+    carry = np.zeros(12)
     n = lamP.size
     for start in range(0, n, _BLOCK):
-        _block_sums(lamP, wl, wl2P, sr, si, qr, qi, start, min(n, start + _BLOCK), acc)
+        _block_sums(lamP, w, wl, wl2P, sr, si, qr, qi, start, min(n, start + _BLOCK), acc)
         if start == 0 and n <= _BLOCK:
             total[:] = acc
             break
-        for j in range(8):
+        for j in range(12):
             y = acc[j] - carry[j]
             t = total[j] + y
             carry[j] = (t - total[j]) - y
             total[j] = t
     return (complex(total[0], total[1]), complex(total[2], total[3]),
-            complex(total[4], total[5]), complex(total[6], total[7]))
+            complex(total[4], total[5]), complex(total[6], total[7]),
+            complex(total[8], total[9]), complex(total[10], total[11]))
 
 
 @njit(cache=True)
@@ -189,23 +205,54 @@ def _physical(w, s):
 
 
 @njit(cache=True, error_model="numpy")
-def _newton(lamP, wl, wl2P, s, R, S_N):
-    """Newton for ``F(R) = R - sum_k lam_k G_k = 0`` at ``s = z + gamma``.
+def _newton(lamP, w, wl, wl2P, P, excess, s, R, S_N):
+    """Newton at ``s = z + gamma`` for the self-consistency, each step in whichever of two
+    equivalent forms is better conditioned at the current point:
 
-    ``R`` is the starting guess. Returns ``(R, Rh, dR/ds, passes)``; ``passes = -1`` when Newton
-    did not converge or landed off the physical branch."""
+    * ``F(R) = R - sum_k lam_k G_k``, ``F' = 1 - q^2 sum_k lam_k^2 P G_k^2``. The residual is a
+      difference of two numbers of size ``|R|``, so ``R`` is known to ``eps / |F'|`` relative,
+      and ``F' -> 1 - rho`` vanishes near ``N = P`` at small ``s`` (large ``R``).
+    * ``Phi(q) = q - (1 - N/P) - (s / P) sum_k G_k``, ``Phi' = 1 + s sum_k lam_k G_k^2`` (from
+      ``sum_k lam_k P q G_k = N - s sum_k G_k``). ``R = (1 - q) / q`` is known to
+      ``eps (|1 - N/P| + |s sum G| / P) / (|q| |1 - q| |Phi'|)`` relative: good at ``N = P``,
+      poor where ``q`` is small against ``1 - N/P`` (``N > P``, ``s -> 0``) or near ``q = 1``.
+
+    ``R`` is the starting guess, ``excess = (P - N) / P`` (exact). Returns ``(R, Rh, dR/ds,
+    passes)``; ``passes = -1`` when Newton did not converge or landed off the physical branch."""
     for it in range(_MAXIT):
+        if R == -1.0:                 # (numba raises on complex division by zero)
+            return R, R, R, -1
         q = 1.0 / (1.0 + R)
-        S1, S2, S3, Q = _sums(lamP, wl, wl2P, s.real, s.imag, q.real, q.imag)
+        S1, S2, S3, Q, S0, S00 = _sums(lamP, w, wl, wl2P, s.real, s.imag, q.real, q.imag)
         dF = 1.0 - q * q * S2
-        step = (R - S1) / dF
-        R = R - step
+        dPhi = 1.0 + s * S3
+        cond_R = 1.0 / abs(dF)
+        cond_q = (abs(excess) + abs(s * S0) / P) / (abs(q) * abs(1.0 - q) * abs(dPhi))
+        use_q = cond_q < cond_R
+        if (dPhi == 0.0) if use_q else (dF == 0.0):
+            return R, R, R, -1
+        if use_q:
+            q_new = q - (q - excess - s * S0 / P) / dPhi
+            if q_new == 0.0:
+                return R, R, R, -1
+            R_new = (1.0 - q_new) / q_new
+            step = R - R_new
+            R = R_new
+        else:
+            step = (R - S1) / dF
+            R = R - step
         if not (math.isfinite(R.real) and math.isfinite(R.imag)):
             return R, R, R, -1
         if abs(step) <= _TOL * abs(R):
             if not _physical(R / S_N, s):
                 return R, R, R, -1
-            return R, Q * q, -S3 / dF, it + 1
+            # dR/ds from the better-conditioned form (for the continuation's predictor)
+            if use_q:
+                dq = (S0 - s * S00) / (P * dPhi)
+                dR = -dq / (q * q)
+            else:
+                dR = -S3 / dF
+            return R, Q * q, dR, it + 1
     return R, R, R, -1
 
 
@@ -215,8 +262,8 @@ _CHUNK = 2_000_000
 
 
 @njit(cache=True, error_model="numpy")
-def _advance(lamP, wl, wl2P, gamma, S_N, scale, Z, R_out, Rh_out, state_z, state_R, state_dR,
-             state_frac, next_j, status, tries, budget):
+def _advance(lamP, w, wl, wl2P, P, excess, gamma, S_N, scale, Z, R_out, Rh_out, state_z,
+             state_R, state_dR, state_frac, next_j, status, tries, budget):
     """Continue the rows of ``Z`` (independent continuation paths, nodes ordered far to near)
     for about ``budget`` mode evaluations, then return (resumable: the state of each row is kept
     in ``state_*``, ``next_j`` (-1: not started) and ``status`` (0 running, 1 done, -1 failed)).
@@ -233,7 +280,7 @@ def _advance(lamP, wl, wl2P, gamma, S_N, scale, Z, R_out, Rh_out, state_z, state
         while spent < budget:
             if next_j[i] < 0:
                 zc = 1j * 1e4 * (scale + S_N + gamma + abs(Z[i, 0]))
-                Rc, Rh, dRc, its = _newton(lamP, wl, wl2P, zc + gamma, S_N / (zc + gamma), S_N)
+                Rc, Rh, dRc, its = _newton(lamP, w, wl, wl2P, P, excess, zc + gamma, S_N / (zc + gamma), S_N)
                 spent += (abs(its) + 1) * n
                 if its < 0:
                     status[i] = -1
@@ -249,7 +296,7 @@ def _advance(lamP, wl, wl2P, gamma, S_N, scale, Z, R_out, Rh_out, state_z, state
             zc = state_z[i]
             frac = state_frac[i]
             zt = target if frac == 1.0 else zc * np.exp(frac * np.log(target / zc))
-            R, Rh, dR, its = _newton(lamP, wl, wl2P, zt + gamma,
+            R, Rh, dR, its = _newton(lamP, w, wl, wl2P, P, excess, zt + gamma,
                                      state_R[i] + state_dR[i] * (zt - zc), S_N)
             spent += (abs(its) + 1) * n
             tries[i] += 1
@@ -284,9 +331,9 @@ def _advance(lamP, wl, wl2P, gamma, S_N, scale, Z, R_out, Rh_out, state_z, state
     return running
 
 
-def _solve_paths(rule, P, gamma, Z):
+def _solve_paths(rule, N, P, gamma, Z):
     """Rows of ``Z`` are independent continuation paths; returns R, Rh and a status per row
-    (negative: failed); ``rule`` the :class:`~rfdmft.quadrature.ModeRule` of the modes. The compiled kernel runs in slices of about ``_CHUNK`` mode
+    (negative: failed); ``rule`` the :class:`~rfdmft.quadrature.ModeRule` of the ``N`` modes. The compiled kernel runs in slices of about ``_CHUNK`` mode
     evaluations, so Python sees a Ctrl-C between slices and raises ``KeyboardInterrupt``
     (a signal arriving inside a multi-threaded numba region used to crash the process)."""
     lam = rule.lam
@@ -308,8 +355,8 @@ def _solve_paths(rule, P, gamma, Z):
     tries = np.zeros(rows, np.int64)
     budget = max(_CHUNK, 4 * lam.size)
     try:
-        while _advance(lamP, wl, wl2P, float(gamma), S_N, scale, Z, R, Rh, sz, sR, sd, sf, nj,
-                       status, tries, budget):
+        while _advance(lamP, rule.weight, wl, wl2P, float(P), (P - N) / P, float(gamma), S_N,
+                       scale, Z, R, Rh, sz, sR, sd, sf, nj, status, tries, budget):
             pass
     except ZeroDivisionError:             # numba's complex division: |z| under/overflowed
         status[status == 0] = -1
@@ -403,7 +450,7 @@ def solve_response(params: Params, z) -> tuple[np.ndarray, np.ndarray]:
     Rh = np.empty(flat.shape, complex)
     # conjugate symmetry: solve in the closed upper half plane
     up = np.where(flat.imag < 0, flat.conj(), flat)
-    Rr, Rhr, status = _solve_paths(mode_rule(params), float(params.P), params.gamma,
+    Rr, Rhr, status = _solve_paths(mode_rule(params), params.N, float(params.P), params.gamma,
                                    up.reshape(-1, 1))
     if np.any(status < 0):
         raise RuntimeError("the DMFT self-consistency for R(z) did not converge at "
@@ -447,7 +494,8 @@ def _responses(params: Params, tf: np.ndarray):
     time, and the solutions at ``z`` (1) and ``z / 2`` (2)."""
     starts, which = _windows(tf, CONTOUR["ratio"])
     z, w = _contour(starts * CONTOUR["ratio"])
-    R, Rh, status = _solve_paths(mode_rule(params), float(params.P), params.gamma, np.concatenate([z, 0.5 * z]))
+    R, Rh, status = _solve_paths(mode_rule(params), params.N, float(params.P), params.gamma,
+                                 np.concatenate([z, 0.5 * z]))
     if np.any(status < 0):
         raise RuntimeError(
             "the DMFT self-consistency for R(z) did not converge on the Laplace contour "

@@ -377,17 +377,24 @@ def _pair_kernel(lam, weight, P, gamma, z1, z2, R1, R2, out, start, stop):
         a = 0j
         b = 0j
         c = 0j
-        for k in range(lam.size):
-            p1 = lam[k] * P * q1
-            p2 = lam[k] * P * q2
-            d1 = s1 + p1
-            d2 = s2 + p2
-            g1 = s1 / d1
-            g2 = s2 / d2
-            a += weight[k] * ((p1 / d1) * (p2 / d2))
-            gg = weight[k] * (g1 * g2)
-            b += gg
-            c += lam[k] * gg
+        for block in range(0, lam.size, _BLOCK):   # plain sums per block, then added
+            ba = 0j
+            bb = 0j
+            bc = 0j
+            for k in range(block, min(lam.size, block + _BLOCK)):
+                p1 = lam[k] * P * q1
+                p2 = lam[k] * P * q2
+                d1 = s1 + p1
+                d2 = s2 + p2
+                g1 = s1 / d1
+                g2 = s2 / d2
+                ba += weight[k] * ((p1 / d1) * (p2 / d2))
+                gg = weight[k] * (g1 * g2)
+                bb += gg
+                bc += lam[k] * gg
+            a += ba
+            b += bb
+            c += bc
         out[j, 0] = a / P
         out[j, 1] = b / P
         out[j, 2] = c

@@ -26,17 +26,28 @@ the closure becomes one linear equation for the two-time ``C_v``:
 ``C_v = F + sum_k c_k Gh_k (C_v) Gh_k^T``, ``c_k = lambda_k a_k``, with the sources
 ``F_teacher(t, s) = sum_k lambda_k p_k B_k(t) B_k(s)`` and
 ``F_label(t, s) = (sigma2 + tail) sum_k c_k Gh1_k(t) Gh1_k(s)`` (``Gh1_k = int_0^t Gh_k``), computed
-exactly from one-time functions. The mode sum of the feedback is compressed by a weighted SVD
-of ``sqrt(c_k) Gh_k(tau)`` (rank ``r``, typically 10-40, relative cut ``svd_tol``) into kernels
-``psi_m`` whose convolution operators on the time grid are built by product integration
-(``C`` piecewise linear in each time, the kernel integrated on sub-pieces cut at the lag nodes
-with 3-point Gauss). The operators are causal (lower triangular), so the linear equation is
-solved by marching over the first time (each row a triangular system; about ``r n^3``
-operations); the self-consistency residual ``max|C_v - F - feedback(C_v)| / max|F|`` is then
-checked against ``tol`` (default ``1e-9``; GMRES refinement if it is missed, ``RuntimeError`` if
-it is still missed). ``C_D = R_D (C_v + sigma2 + tail) R_D^T`` is implied.
-The teacher part and the label part are solved separately: their diagonals are the bias and the
-label-noise variance (same definitions as the simulator).
+exactly from one-time functions (the two-time functions are only needed up to the last
+requested time, so that part of the grid ends there). The mode sum of the feedback is compressed
+by a weighted SVD of ``sqrt(c_k) Gh_k(tau)`` (rank ``r``, typically 10-40, relative cut
+``svd_tol``) into kernels ``psi_m`` (with signs ``s_m`` when some mode weights are negative, see
+below) whose convolution operators on the time grid are built by product integration (``C``
+piecewise linear in each time, the kernel integrated on sub-pieces cut at the lag nodes with
+3-point Gauss). The operators are causal (lower triangular), so the linear equation is solved
+by marching over blocks of rows (:func:`_march`: with ``P_m = s_m Op_m C`` every row block is
+two matrix products over all ``m`` at once plus a small substitution; about ``r n^3``
+multiply-adds, nearly all in BLAS); the self-consistency residual ``||C_v - F -
+feedback(C_v)||_F / max|F|`` (estimated from random probes at ``O(r n^2)`` cost; it bounds the
+largest entry) is then checked against ``tol`` (default ``1e-9``; GMRES refinement if it is
+missed, ``RuntimeError`` if it is still missed). ``C_D = R_D (C_v + sigma2 + tail) R_D^T`` is
+implied. The teacher part and the label part are solved separately: their diagonals are the
+bias and the label-noise variance (same definitions as the simulator).
+
+*Mode sums*. Every sum over the ``N`` modes goes through nodes ``(lam, weight, power)``:
+``sum_k f(lambda_k) ~= sum_j weight_j f(lam_j)``, ``sum_k p_k f(lambda_k) ~= sum_j power_j
+f(lam_j)`` (:func:`rfdmft.quadrature.mode_rule`, relative error ~1e-12 for the smooth functions
+of ``log lambda`` summed here; without that module the modes themselves). The march of the
+responses runs over the nodes only, so its cost does not grow with ``N`` for power laws.
+(:func:`responses`, a public per-mode function, keeps every mode.)
 
 *Thermal part*. Langevin noise is white, so the thermal correlation is a function of lags; the
 mode process obeys the fluctuation-dissipation relation of this linear dynamics with symmetric
@@ -49,16 +60,27 @@ Uniform step ``h0 = 0.1 / (resolution (gamma + P lambda_1))`` up to ``tau_u = h0
 geometric with ratio ``1 + delta`` (``delta = 0.12 / resolution``, about 20 resolution points per
 decade) up to ``2 t_max``. The scheme is second order in ``(h0, delta)``; by default it runs at
 two resolutions (``resolution`` and ``2 resolution``) and returns the Richardson extrapolation
-``(4 fine - coarse) / 3``. The error estimate ``TimeDomainSolution.error_estimate =
-|fine - coarse|`` is conservative (about three times the error of the finer grid's result; the
-extrapolated result is typically 3-30 times better). If it exceeds ``grid_tol`` (default 1%)
-of the error at a requested time, the resolution is doubled, up to ``max_resolution``, else
-``RuntimeError``. Results at the requested times are local cubic interpolations of grid values.
+``(4 fine - coarse) / 3``. The error estimate ``TimeDomainSolution.error_estimate`` is
+``|fine - coarse|`` (conservative: about three times the error of the finer grid's result; the
+extrapolated result is typically 3-30 times better), checked against a third, coarser grid
+(``resolution / 2``, about 1/8 of the cost of ``resolution``): in the second-order regime
+``|coarse - coarsest| = 4 |fine - coarse|``; where it is larger the pair is not yet in that
+regime (the errors of the two grids may then be nearly equal by accident) and the estimate is
+``|coarse - coarsest| / 4``. If it exceeds ``grid_tol`` (default 1%) of the error at a requested
+time, the resolution is doubled, up to ``max_resolution``, else ``RuntimeError``. Results at the
+requested times are local cubic interpolations of grid values.
+
+The compiled kernels (response march, operator build, the substitutions of the two-time march)
+run in slices of bounded work dispatched from Python, so a Ctrl-C raises ``KeyboardInterrupt``
+within a fraction of a second.
 
 Accuracy is lowest where the renormalised ridge makes ``q = R_D(z -> 0) = gamma / kappa`` small
 (weak weight decay with ``N > P`` at ``t >> 1/gamma``; gradient flow with ``N > P`` at very late
 times): the memory term then nearly cancels the direct decay ``a_k G_k`` and quadrature errors
-are amplified by about ``1 / q``. The error estimate sees this and refines the grid.
+are amplified by about ``1 / q``. The error estimate sees this and refines the grid. At
+``N = P`` without weight decay (``q -> 0`` like ``sqrt(z)``) the response itself is a few percent
+off at ``t = 100 / (P lambda_1)`` on the default grid and the grid error is not yet second order
+there: that is what the third grid of the estimate is for.
 """
 
 from __future__ import annotations
@@ -70,7 +92,8 @@ import numpy as np
 from numba import njit
 from scipy.sparse.linalg import LinearOperator, gmres
 
-from .model import ErrorCurve, Params, validate_times
+from .model import ErrorCurve, Params, check_memory, time_domain_memory, validate_times
+from .quadrature import mode_rule, rule_size_bound
 from .simulation import one_blas_thread
 
 __all__ = ["theory_time_domain", "solve_time_domain", "TimeDomainSolution", "time_grid",
@@ -171,6 +194,34 @@ def _linear_stencil(grid, x, nmax):
     return lo, w
 
 
+@njit(cache=True, inline="always")
+def _stencil4(grid, x, nmax):
+    """:func:`_stencil` without allocation: ``(first, w0, w1, w2, w3)``."""
+    q = _interval(grid, x, nmax)
+    first = q - 1
+    if first + 3 > nmax:
+        first = nmax - 3
+    if first < 0:
+        first = 0
+    npts = min(4, nmax - first + 1)
+    w0 = w1 = w2 = w3 = 0.0
+    for a_ in range(npts):
+        xa = grid[first + a_]
+        v = 1.0
+        for b_ in range(npts):
+            if b_ != a_:
+                v *= (x - grid[first + b_]) / (xa - grid[first + b_])
+        if a_ == 0:
+            w0 = v
+        elif a_ == 1:
+            w1 = v
+        elif a_ == 2:
+            w2 = v
+        else:
+            w3 = v
+    return first, w0, w1, w2, w3
+
+
 @njit(cache=True)
 def _phi_weights(z):
     """``phi1(z) = (1 - e^-z) / z`` and ``psi(z) = (1 - e^-z - z e^-z) / z^2`` (series near 0)."""
@@ -192,11 +243,15 @@ def _phi_weights(z):
 # --------------------------------------------------------------------------------------------
 
 @njit(cache=True, error_model="numpy", fastmath={"nsz", "arcp", "contract", "reassoc"})
-def _responses(grid, a, lam, gamma, J):
-    """March ``G_k``, ``m_k = u * G_k`` and ``u`` (``R_D = delta - u``) on ``grid``.
+def _response_steps(grid, a, lam, gamma, J, G, m, u, Rv, start, stop):
+    """Advance the march of ``G_k``, ``m_k = u * G_k`` and ``u`` (``R_D = delta - u``) on
+    ``grid`` over the steps ``start <= i < stop`` (resumable: every node value lives in the
+    arrays, so the march is dispatched in slices and a Ctrl-C is seen between them).
 
-    ``J``: last index of the uniform part. Returns ``G (n x N)``, ``m (n x N)`` (time-major: the
-    modes of one node are contiguous), ``u (n)``, ``Rv (n)``.
+    ``J``: last index of the uniform part; ``a``: the rates ``lambda_k P`` of the modes (or mode
+    nodes), ``lam``: their weights in the mode sums (``weight_k lambda_k``). ``G``, ``m``
+    (``n x N``, time-major: the modes of one node are contiguous), ``u``, ``Rv`` (``n``) hold
+    the nodes before ``start`` on entry.
 
     Every step is linear in the stored node values, so its quadrature (mode independent) is
     first folded into one weight per earlier node: ``M0_k = sum_l W_l G_k(t_l)``,
@@ -206,13 +261,6 @@ def _responses(grid, a, lam, gamma, J):
     """
     N = a.size
     n = grid.size
-    G = np.zeros((n, N))
-    m = np.zeros((n, N))
-    u = np.zeros(n)
-    Rv = np.zeros(n)
-    G[0, :] = 1.0
-    Rv[0] = lam.sum()
-    u[0] = Rv[0]
     maxs = 4 * n + 8
     # per-step quadrature description: nodes s with weight w; small-s value from a stencil
     ws = np.zeros(maxs)
@@ -230,7 +278,7 @@ def _responses(grid, a, lam, gamma, J):
     ulk_arr = np.zeros(maxs)
     coef_arr = np.zeros(maxs)
     ck = gamma + a
-    for i in range(1, n):
+    for i in range(start, stop):
         ti = grid[i]
         dt = ti - grid[i - 1]
         # ---- quadrature nodes for I(f, g)(t_i) = sum_s w_s [f(t_i - s) g(s) + (swap, geometric only)]
@@ -279,12 +327,26 @@ def _responses(grid, a, lam, gamma, J):
                     for c in range(4):
                         sw[j, c] = w0[c]
                 if ti - s > grid[i - 1]:
-                    f1, w1 = _linear_stencil(grid, ti - s, i)
+                    # linear inside the newest interval (positive weights: stable)
+                    lo = _interval(grid, ti - s, i)
+                    hi = min(lo + 1, i)
+                    lfirst[j] = lo
+                    lw[j, 2] = 0.0
+                    lw[j, 3] = 0.0
+                    if hi == lo:
+                        lw[j, 0] = 1.0
+                        lw[j, 1] = 0.0
+                    else:
+                        th = (ti - s - grid[lo]) / (grid[hi] - grid[lo])
+                        lw[j, 0] = 1.0 - th
+                        lw[j, 1] = th
                 else:
-                    f1, w1 = _stencil(grid, ti - s, i - 1)
-                lfirst[j] = f1
-                for c in range(4):
-                    lw[j, c] = w1[c]
+                    f1, c0, c1, c2, c3 = _stencil4(grid, ti - s, i - 1)
+                    lfirst[j] = f1
+                    lw[j, 0] = c0
+                    lw[j, 1] = c1
+                    lw[j, 2] = c2
+                    lw[j, 3] = c3
             cnt += 1
             split = True
         # ---- u-side quantities (mode independent)
@@ -412,6 +474,55 @@ def _responses(grid, a, lam, gamma, J):
             mi[k] = Mk[k] + Ak[k] * ui + beta * g
             Rsum += lam[k] * g
         Rv[i] = Rsum
+
+
+#: Work per call of a compiled kernel (multiply-adds): about 10-30 ms on this machine, so that a
+#: Ctrl-C (handled by Python between calls) raises ``KeyboardInterrupt`` within ~0.1 s.
+_CHUNK = 20_000_000
+
+
+def _modes(params: Params, compress: bool = True):
+    """Nodes of the mode sums: ``(lam, weight, power)`` with ``sum_k f(lambda_k) ~= sum_j
+    weight_j f(lam_j)`` and ``sum_k p_k f(lambda_k) ~= sum_j power_j f(lam_j)``
+    (:func:`rfdmft.quadrature.mode_rule`; with ``compress=False`` the modes themselves:
+    ``lam = eigenvalues[:N]``, ``weight = 1``, ``power = powers[:N]``)."""
+    if compress:
+        rule = mode_rule(params)
+        return (np.ascontiguousarray(rule.lam, dtype=float),
+                np.ascontiguousarray(rule.weight, dtype=float),
+                np.ascontiguousarray(rule.power, dtype=float))
+    N = params.N
+    return (np.ascontiguousarray(params.eigenvalues[:N], dtype=float), np.ones(N),
+            np.ascontiguousarray(params.powers[:N], dtype=float))
+
+
+def _march_responses(grid: np.ndarray, lam: np.ndarray, weight: np.ndarray, P: int,
+                     gamma: float):
+    """``G (n x N)``, ``m (n x N)``, ``u``, ``Rv`` on ``grid`` for mode nodes ``lam`` with
+    weights ``weight``; the compiled march runs in slices of about ``_CHUNK`` multiply-adds."""
+    grid = np.asarray(grid, dtype=float)
+    a = np.ascontiguousarray(lam * P, dtype=float)
+    wlam = np.ascontiguousarray(weight * lam, dtype=float)
+    n, N = grid.size, a.size
+    steps = np.diff(grid)
+    J = int(np.searchsorted(steps, steps[0] * (1 + 1e-6), side="right"))
+    G = np.zeros((n, N))
+    m = np.zeros((n, N))
+    u = np.zeros(n)
+    Rv = np.zeros(n)
+    G[0, :] = 1.0
+    Rv[0] = wlam.sum()
+    u[0] = Rv[0]
+    start = 1
+    while start < n:
+        # step i costs about (i + 20) N multiply-adds
+        stop = start + 1
+        work = (start + 20) * N
+        while stop < n and work < _CHUNK:
+            work += (stop + 20) * N
+            stop += 1
+        _response_steps(grid, a, wlam, float(gamma), J, G, m, u, Rv, start, stop)
+        start = stop
     return G, m, u, Rv
 
 
@@ -439,12 +550,9 @@ def _trapezoid_rows(grid, f):
     return out
 
 
-def _responses_time_major(params: Params, grid: np.ndarray):
-    lam = params.eigenvalues[: params.N]
-    a = lam * params.P
-    J = int(np.searchsorted(np.diff(grid), np.diff(grid)[0] * (1 + 1e-6), side="right"))
-    return _responses(np.asarray(grid, dtype=float), np.ascontiguousarray(a, dtype=float),
-                      np.ascontiguousarray(lam, dtype=float), float(params.gamma), J)
+def _responses_time_major(params: Params, grid: np.ndarray, compress: bool = False):
+    lam, weight, _ = _modes(params, compress)
+    return _march_responses(grid, lam, weight, params.P, params.gamma)
 
 
 def responses(params: Params, grid: np.ndarray):
@@ -461,23 +569,43 @@ _GAUSS_X = np.array([-math.sqrt(0.6), 0.0, math.sqrt(0.6)])
 _GAUSS_W = np.array([5.0 / 9.0, 8.0 / 9.0, 5.0 / 9.0])
 
 
-@njit(cache=True)
-def _conv_operators(grid, kernels, gx, gw):
-    """``Op[m, i, j] = int_0^{t_i} psi_m(t_i - s) phi_j(s) ds`` with hat functions ``phi_j`` on ``grid``.
+@njit(cache=True, inline="always")
+def _stencil_at(grid, x, first, nmax):
+    """Lagrange weights at ``x`` of the (up to) four nodes ``first..`` among ``0..nmax``."""
+    npts = min(4, nmax - first + 1)
+    w0 = w1 = w2 = w3 = 0.0
+    for a_ in range(npts):
+        xa = grid[first + a_]
+        v = 1.0
+        for b_ in range(npts):
+            if b_ != a_:
+                v *= (x - grid[first + b_]) / (xa - grid[first + b_])
+        if a_ == 0:
+            w0 = v
+        elif a_ == 1:
+            w1 = v
+        elif a_ == 2:
+            w2 = v
+        else:
+            w3 = v
+    return w0, w1, w2, w3
+
+
+@njit(cache=True, fastmath={"nsz", "arcp", "contract", "reassoc"})
+def _operator_rows(grid, kern, gx, gw, ops, start, stop):
+    """Rows ``start <= i < stop`` of ``ops[i, j, m] = int_0^{t_i} psi_m(t_i - s) phi_j(s) ds``
+    (hat functions ``phi_j`` on ``grid``; ``kern[tau, m] = psi_m`` at the nodes, node-major, so
+    that the loops over the kernels are contiguous and vectorise).
 
     ``[0, t_i]`` is cut at the grid nodes and at the points ``t_i - tau_q``; on each piece 3-point
     Gauss with the kernels interpolated (cubic Lagrange) at the lag.
     """
-    r, n = kernels.shape
-    ops = np.zeros((r, n, n))
-    for i in range(1, n):
+    n, r = kern.shape
+    for i in range(max(start, 1), stop):
         ti = grid[i]
-        # merge breakpoints: s-nodes grid[0..i] ascending, lag-points ti - grid[q] for q = i..0
-        a_idx = 0     # next s node
-        q = i         # next lag node (s = ti - grid[q]) ascending in s as q decreases
         prev = 0.0
-        a_idx = 1
-        q = i - 1
+        a_idx = 1     # next s node
+        q = i - 1     # next lag node (s = ti - grid[q]), ascending in s as q decreases
         while True:
             s_node = grid[a_idx] if a_idx <= i else 1e308
             s_lag = ti - grid[q] if q >= 0 else 1e308
@@ -490,17 +618,38 @@ def _conv_operators(grid, kernels, gx, gw):
                 j = _interval(grid, mid, i)
                 hl = grid[j + 1] - grid[j]
                 half = 0.5 * (nxt - prev)
+                row0 = ops[i, j]
+                row1 = ops[i, j + 1]
+                # the lag stays in one interval over the piece: one stencil position, and the
+                # three Gauss points folded into 2 x 4 coefficients (hat x stencil)
+                first, _, _, _, _ = _stencil4(grid, ti - mid, i)
+                a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0.0
                 for g in range(3):
                     s = mid + half * gx[g]
                     wq = half * gw[g]
-                    first, w4 = _stencil(grid, ti - s, i)
+                    w0, w1, w2, w3 = _stencil_at(grid, ti - s, first, i)
                     hr = (s - grid[j]) / hl
-                    for mk in range(r):
-                        val = 0.0
-                        for c in range(4):
-                            val += w4[c] * kernels[mk, first + c]
-                        ops[mk, i, j] += wq * val * (1.0 - hr)
-                        ops[mk, i, j + 1] += wq * val * hr
+                    c0 = wq * (1.0 - hr)
+                    c1 = wq * hr
+                    a0 += c0 * w0
+                    a1 += c0 * w1
+                    a2 += c0 * w2
+                    a3 += c0 * w3
+                    b0 += c1 * w0
+                    b1 += c1 * w1
+                    b2 += c1 * w2
+                    b3 += c1 * w3
+                k0 = kern[first]
+                k1 = kern[first + 1]
+                k2 = kern[first + 2]
+                k3 = kern[first + 3]
+                for mk in range(r):
+                    v0 = k0[mk]
+                    v1 = k1[mk]
+                    v2 = k2[mk]
+                    v3 = k3[mk]
+                    row0[mk] += (a0 * v0 + a1 * v1) + (a2 * v2 + a3 * v3)
+                    row1[mk] += (b0 * v0 + b1 * v1) + (b2 * v2 + b3 * v3)
             prev = nxt
             if s_node <= s_lag:
                 a_idx += 1
@@ -508,209 +657,279 @@ def _conv_operators(grid, kernels, gx, gw):
                     q -= 1
             else:
                 q -= 1
+
+
+def _operators(grid: np.ndarray, psi: np.ndarray) -> np.ndarray:
+    """``Lr[i, j, m] = (Op_m)[i, j]`` (node-major layout), built in slices of rows."""
+    r, n = psi.shape
+    grid = np.asarray(grid, dtype=float)
+    kern = np.ascontiguousarray(psi.T)
+    ops = np.zeros((n, n, r))
+    start = 1
+    while start < n:
+        stop = start + 1
+        work = 40 * r * start
+        while stop < n and work < _CHUNK:
+            work += 40 * r * stop
+            stop += 1
+        _operator_rows(grid, kern, _GAUSS_X, _GAUSS_W, ops, start, stop)
+        start = stop
     return ops
 
 
+def _conv_operators(grid, kernels, gx=_GAUSS_X, gw=_GAUSS_W):
+    """``Op[m, i, j] = int_0^{t_i} psi_m(t_i - s) phi_j(s) ds`` (``r x n x n``; see
+    :func:`_operator_rows`)."""
+    return np.ascontiguousarray(_operators(grid, np.asarray(kernels, dtype=float))
+                                .transpose(2, 0, 1))
+
+
 def _compress(grid: np.ndarray, Gh: np.ndarray, c: np.ndarray, svd_tol: float):
-    """Kernels ``psi_m`` with ``sum_k c_k Gh_k(x) Gh_k(y) ~= sum_m psi_m(x) psi_m(y)``."""
+    """Kernels ``psi_m`` and signs ``s_m`` with ``sum_k c_k Gh_k(x) Gh_k(y) ~= sum_m s_m
+    psi_m(x) psi_m(y)`` (``Gh``: modes x times).
+
+    Weighted (trapezoid ``wq`` in time) SVD ``sqrt|c| Gh sqrt(wq) = U S V^T``; with weights of
+    both signs (a quadrature rule over the modes may have a few negative ones) the signed
+    ``k x k`` core ``S U^T diag(sign c) U S`` is diagonalised. Kept: the terms above ``svd_tol``
+    times the largest (in singular-value units). Returns ``(psi, signs, relative cut)``."""
     d = np.diff(grid)
     wq = np.zeros(grid.size)
     wq[:-1] += 0.5 * d
     wq[1:] += 0.5 * d
     sq = np.sqrt(wq)
-    A = (np.sqrt(c)[:, None] * Gh) * sq[None, :]
-    _, s, vt = np.linalg.svd(A, full_matrices=False)
-    keep = int(np.sum(s > svd_tol * s[0])) if s[0] > 0 else 0
-    keep = max(keep, 1)
-    psi = (s[:keep, None] * vt[:keep]) / sq[None, :]
-    return psi, float(s[keep] / s[0]) if keep < s.size else 0.0
+    A = (np.sqrt(np.abs(c))[:, None] * Gh) * sq[None, :]
+    u_, s, vt = np.linalg.svd(A, full_matrices=False)
+    if np.all(c >= 0):
+        values, basis, signs = s, vt, np.ones(s.size)
+    else:
+        core = (s[:, None] * (u_.T * np.sign(c)[None, :]) @ u_) * s[None, :]
+        e, Q = np.linalg.eigh(0.5 * (core + core.T))
+        order = np.argsort(-np.abs(e))
+        e, Q = e[order], Q[:, order]
+        values, basis, signs = np.sqrt(np.abs(e)), Q.T @ vt, np.sign(e)
+    if not values[0] > 0:
+        return np.zeros((1, grid.size)), np.ones(1), 0.0
+    keep = max(int(np.sum(values > svd_tol * values[0])), 1)
+    psi = (values[:keep, None] * basis[:keep]) / sq[None, :]
+    cut = float(values[keep] / values[0]) if keep < values.size else 0.0
+    return psi, np.where(signs[:keep] < 0, -1.0, 1.0), cut
 
 
-class _Feedback:
-    """The linear map ``C -> sum_m Op_m C Op_m^T`` (two big matrix products)."""
+class _Operators:
+    """The convolution operators ``Op_m`` as ``right[i, j, m] = Op_m[i, j]`` (node-major: the
+    kernels of one entry are contiguous) with the signs ``s_m`` of the compression, so that
+    ``T(C) = sum_m s_m Op_m C Op_m^T``."""
 
-    def __init__(self, ops: np.ndarray):
-        self.r, self.n, _ = ops.shape
-        self.stack = ops.reshape(self.r * self.n, self.n)              # rows (m, i)
-        self.wide = np.ascontiguousarray(ops.transpose(1, 0, 2).reshape(self.n, self.r * self.n))
+    def __init__(self, right: np.ndarray, signs: np.ndarray):
+        self.right = right
+        self.signs = np.ascontiguousarray(signs, dtype=float)
+        self.n, _, self.r = right.shape
 
     def __call__(self, C: np.ndarray) -> np.ndarray:
+        """``T(C)`` (dense products over the kernels; for the refinement only)."""
+        out = np.zeros((self.n, self.n))
+        for mk in range(self.r):
+            L = np.ascontiguousarray(self.right[:, :, mk])
+            out += self.signs[mk] * (L @ C @ L.T)
+        return out
+
+    def probe(self, Cs, Fs, probes: int = 8) -> list:
+        """``|| C - F - T(C) ||_F`` for each pair of ``Cs, Fs``, estimated from ``probes``
+        Gaussian vectors ``x`` (fixed seed): ``E ||R x||^2 = probes ||R||_F^2``, and
+        ``||R||_F >= max |R_ij|``. Costs ``O(r n^2 probes)``, not the ``O(r n^3)`` of ``T(C)``."""
         n, r = self.n, self.r
-        Z = (self.stack @ C).reshape(r, n, n)                          # Op_m C
-        Zw = np.ascontiguousarray(Z.transpose(1, 0, 2).reshape(n, r * n))  # (i, (m, b))
-        return Zw @ self.wide.T                                        # sum_m Op_m C Op_m^T
+        X = np.random.default_rng(12345).standard_normal((n, probes))
+        flat = self.right.reshape(n, n * r)
+        # Op_m^T x at (b, p, m) (the product in this orientation avoids a slow BLAS path)
+        V = np.ascontiguousarray((X.T @ flat).reshape(probes, n, r).transpose(1, 0, 2))
+        out = []
+        for C, F in zip(Cs, Fs):
+            W = (C @ V.reshape(n, probes * r)).reshape(n, probes, r) * self.signs
+            W = np.ascontiguousarray(W.transpose(0, 2, 1)).reshape(n * r, probes)
+            R = C @ X - F @ X - flat @ W
+            out.append(float(math.sqrt(np.sum(R * R) / probes)))
+        return out
 
 
-@njit(cache=True, fastmath=True)
-def _march_two_time(ops, F, block=16):
-    """Solve ``C = F + sum_m Op_m C Op_m^T`` (``Op_m`` lower triangular, ``F`` symmetric) exactly.
+@njit(cache=True, fastmath={"nsz", "arcp", "contract", "reassoc"})
+def _solve_block_off(Lr, sg, Pm, C, K, i0, i1, j0, j1):
+    """Entries ``C[i, j]``, ``i0 <= i < i1``, ``j0 <= j < j1 <= i0`` (and their mirror), given
+    ``K = F + sum_m sum_{b < j0} P_m[i, b] Op_m[j, b]``; keeps ``Pm[i, b, m] = P_m[i, b] =
+    sum_{a <= i} s_m Op_m[i, a] C[a, b]`` up to date (on entry it holds the part ``a < i0``).
 
-    Causal marching over rows: row ``i`` of ``C`` depends on rows ``< i`` and on itself through a
-    triangular system; ``Y[m, j, a] = sum_{b <= j} Op_m[j, b] C[a, b]`` (``= (Op_m C^T)[j, a]``
-    restricted to the rows known so far) is kept up to date. About ``r n^3`` operations.
+    Column by column, then row by row: ``C[i, j] = K + sum_m sum_{j0 <= b <= j} P_m[i, b]
+    Op_m[j, b]``; the unknown ``C[i, j]`` enters ``P_m[i, j]`` through ``s_m Op_m[i, i]``."""
+    r = sg.size
+    tmp = np.empty(r)
+    for j in range(j0, j1):
+        Lj = Lr[j]
+        djj = Lj[j]
+        for i in range(i0, i1):
+            Li = Lr[i]
+            Pi = Pm[i]
+            # complete P_m[i, j] with the rows a in [i0, i) of this block
+            for mk in range(r):
+                tmp[mk] = 0.0
+            for a_ in range(i0, i):
+                x = C[a_, j]
+                La = Li[a_]
+                for mk in range(r):
+                    tmp[mk] += La[mk] * x
+            Pij = Pi[j]
+            for mk in range(r):
+                Pij[mk] += sg[mk] * tmp[mk]
+            num = K[i - i0, j - j0]
+            for b in range(j0, j):
+                Pb = Pi[b]
+                Lb = Lj[b]
+                sm = 0.0
+                for mk in range(r):
+                    sm += Pb[mk] * Lb[mk]
+                num += sm
+            den = 1.0
+            dii = Li[i]
+            for mk in range(r):
+                num += Pij[mk] * djj[mk]
+                den -= sg[mk] * dii[mk] * djj[mk]
+            cij = num / den
+            C[i, j] = cij
+            C[j, i] = cij
+            for mk in range(r):
+                Pij[mk] += sg[mk] * dii[mk] * cij
 
-    The rows are taken in blocks of ``block``: the bulk sums over the rows and columns before
-    the block (``a, b < i0``) are done for the whole block at once (each row of ``Y`` and ``C``
-    is then read once per block, not once per row), and the triangular solves of the block's
-    rows advance together column by column (each row of ``Op_m`` is read once per block). The
-    arithmetic is the row-by-row recursion's, reordered; memory traffic drops by ``block``.
-    """
-    r, n, _ = ops.shape
+
+@njit(cache=True, fastmath={"nsz", "arcp", "contract", "reassoc"})
+def _solve_block_diag(Lr, sg, Pm, C, K, i0, i1):
+    """The diagonal block ``C[i, j]``, ``i0 <= j <= i < i1``, given ``K = F + sum_m sum_{b <
+    i0} P_m[i, b] Op_m[j, b]`` and ``Pm[i, b]`` (``b`` in the block) holding the part ``a <
+    i0`` of ``P_m[i, b]``. Row by row, then column by column (see :func:`_solve_block_off`)."""
+    r = sg.size
+    tmp = np.empty(r)
+    for i in range(i0, i1):
+        Li = Lr[i]
+        Pi = Pm[i]
+        dii = Li[i]
+        for j in range(i0, i + 1):
+            Lj = Lr[j]
+            djj = Lj[j]
+            for mk in range(r):
+                tmp[mk] = 0.0
+            for a_ in range(i0, i):
+                x = C[a_, j]
+                La = Li[a_]
+                for mk in range(r):
+                    tmp[mk] += La[mk] * x
+            Pij = Pi[j]
+            for mk in range(r):
+                Pij[mk] += sg[mk] * tmp[mk]
+            num = K[i - i0, j - i0]
+            for b in range(i0, j):
+                Pb = Pi[b]
+                Lb = Lj[b]
+                sm = 0.0
+                for mk in range(r):
+                    sm += Pb[mk] * Lb[mk]
+                num += sm
+            den = 1.0
+            for mk in range(r):
+                num += Pij[mk] * djj[mk]
+                den -= sg[mk] * dii[mk] * djj[mk]
+            cij = num / den
+            C[i, j] = cij
+            C[j, i] = cij
+            for mk in range(r):
+                Pij[mk] += sg[mk] * dii[mk] * cij
+
+
+def _march(ops: _Operators, F: np.ndarray, block: int = 16, work=None) -> np.ndarray:
+    """Solve ``C = F + sum_m s_m Op_m C Op_m^T`` (``Op_m`` lower triangular, ``F`` symmetric)
+    exactly by causal marching over blocks of ``block`` rows.
+
+    With ``P_m = s_m Op_m C`` the equation reads ``C[i, j] = F[i, j] + sum_m sum_{b <= j}
+    P_m[i, b] Op_m[j, b]`` and row ``i`` of ``P_m`` only needs rows ``a <= i`` of ``C``. For a
+    block ``I`` of rows: (1) ``P[i, :i0, :] = C[:i0, :i0] Op[i, :i0, :]`` (one matrix product per
+    row, all ``m`` at once); (2) for each block ``J`` of earlier columns, ``K = F[I, J] +
+    P[I, :j0] . Op[J, :j0]`` (one product; the sum over ``b`` and ``m`` is its inner
+    dimension), then the ``|I| x |J|`` entries by substitution (:func:`_solve_block_off`), which
+    also completes ``P[I, J]``; (3) the diagonal block likewise. About ``r n^3`` multiply-adds,
+    nearly all in BLAS matrix products; each block is a separate call, so a Ctrl-C is seen
+    between them. ``work``: an ``n x n x r`` array to use for ``P`` (its content is ignored)."""
+    Lr, sg = ops.right, ops.signs
+    n, r = ops.n, ops.r
+    F = np.ascontiguousarray(F, dtype=float)
     C = np.zeros((n, n))
-    Y = np.zeros((r, n, n))      # Y[m, j, a] = sum_{b<=j} Op[m, j, b] C[a, b]   (C symmetric)
-    Acc = np.zeros((block, n))
-    Yb = np.zeros((r, block, n))  # bulk of the block rows of Y: sum_{b < i0} Op[m, i, b] C[a, b]
-    part = np.zeros((block, r))
-    acc = np.zeros(n)
-    pm = np.zeros(r)
+    Pm = np.empty((n, n, r)) if work is None else work
+    signed = bool(np.any(sg < 0))
     for i0 in range(0, n, block):
         i1 = min(i0 + block, n)
         nb = i1 - i0
-        # ---- phase 1: bulk sums over a, b < i0 for every row of the block
-        for ii in range(nb):
-            for j in range(i0):
-                Acc[ii, j] = F[i0 + ii, j]
-        for m in range(r):
-            Om = ops[m]
-            Ym = Y[m]
-            for j in range(i0):
-                Yj = Ym[j]
-                for ii in range(nb):
-                    orow = Om[i0 + ii]
-                    sm = 0.0
-                    for a in range(i0):
-                        sm += orow[a] * Yj[a]
-                    Acc[ii, j] += sm
-            Ybm = Yb[m]
-            for a in range(i0):
-                Ca = C[a]
-                for ii in range(nb):
-                    orow = Om[i0 + ii]
-                    sm = 0.0
-                    for b in range(i0):
-                        sm += orow[b] * Ca[b]
-                    Ybm[ii, a] = sm
-        # ---- phase 2: the block's rows at the columns j < i0, all rows advancing together
-        for j in range(i0):
-            for ii in range(nb):
-                i = i0 + ii
-                Ci = C[i]
-                num = Acc[ii, j]
-                # within-block rows a in [i0, i): Y[m, j, a] was set at this column just before
-                for m in range(r):
-                    orow = ops[m, i]
-                    Yj = Y[m, j]
-                    sm = 0.0
-                    for a in range(i0, i):
-                        sm += orow[a] * Yj[a]
-                    num += sm
-                den = 1.0
-                for m in range(r):
-                    oj = ops[m, j]
-                    sm = 0.0
-                    for b in range(j):
-                        sm += Ci[b] * oj[b]
-                    part[ii, m] = sm
-                    d = ops[m, i, i]
-                    num += d * sm
-                    den -= d * oj[j]
-                cij = num / den
-                Ci[j] = cij
-                C[j, i] = cij
-                for m in range(r):
-                    Y[m, j, i] = part[ii, m] + cij * ops[m, j, j]
-        # ---- phase 3: row by row, the columns inside the block, row i of Y and the diagonal
-        for ii in range(nb):
-            i = i0 + ii
-            Ci = C[i]
-            for j in range(i0, i):
-                acc[j] = F[i, j]
-            for m in range(r):
-                orow = ops[m, i]
-                Ym = Y[m]
-                for j in range(i0, i):
-                    Yj = Ym[j]
-                    sm = 0.0
-                    for a in range(i):
-                        sm += orow[a] * Yj[a]
-                    acc[j] += sm
-            for j in range(i0, i):
-                num = acc[j]
-                den = 1.0
-                for m in range(r):
-                    oj = ops[m, j]
-                    sm = 0.0
-                    for b in range(j):
-                        sm += Ci[b] * oj[b]
-                    pm[m] = sm
-                    d = ops[m, i, i]
-                    num += d * sm
-                    den -= d * oj[j]
-                cij = num / den
-                Ci[j] = cij
-                C[j, i] = cij
-                for m in range(r):
-                    Y[m, j, i] = pm[m] + cij * ops[m, j, j]
-            # row i of Y for the earlier columns: Y[m, i, a] = sum_{b <= i} Op[m, i, b] C[a, b]
-            for m in range(r):
-                orow = ops[m, i]
-                Yi = Y[m, i]
-                for a in range(i):
-                    Ca = C[a]
-                    if a < i0:
-                        sm = Yb[m, ii, a]
-                        for b in range(i0, i + 1):
-                            sm += orow[b] * Ca[b]
-                    else:
-                        sm = 0.0
-                        for b in range(i + 1):
-                            sm += orow[b] * Ca[b]
-                    Yi[a] = sm
-            # diagonal
-            num = F[i, i]
-            den = 1.0
-            for m in range(r):
-                orow = ops[m, i]
-                d = orow[i]
-                Yi = Y[m, i]
-                sm2 = 0.0
-                for a in range(i):
-                    sm2 += orow[a] * Yi[a]
-                sm = 0.0
-                for b in range(i):
-                    sm += Ci[b] * orow[b]
-                pm[m] = sm
-                num += sm2 + d * sm
-                den -= d * d
-            cii = num / den
-            Ci[i] = cii
-            for m in range(r):
-                Y[m, i, i] = pm[m] + cii * ops[m, i, i]
+        if i0 > 0:
+            Ck = C[:i0, :i0]
+            for i in range(i0, i1):
+                np.matmul(Ck, Lr[i, :i0, :], out=Pm[i, :i0, :])
+                if signed:
+                    Pm[i, :i0, :] *= sg
+            for j0 in range(0, i0, block):
+                j1 = min(j0 + block, i0)
+                K = F[i0:i1, j0:j1].copy()
+                if j0 > 0:
+                    K += Pm[i0:i1, :j0, :].reshape(nb, j0 * r) @ \
+                        Lr[j0:j1, :j0, :].reshape(j1 - j0, j0 * r).T
+                _solve_block_off(Lr, sg, Pm, C, K, i0, i1, j0, j1)
+            X = C[i0:i1, :i0]
+            for i in range(i0, i1):
+                np.matmul(X, Lr[i, :i0, :], out=Pm[i, i0:i1, :])
+                if signed:
+                    Pm[i, i0:i1, :] *= sg
+            K = F[i0:i1, i0:i1] + Pm[i0:i1, :i0, :].reshape(nb, i0 * r) @ \
+                Lr[i0:i1, :i0, :].reshape(nb, i0 * r).T
+        else:
+            Pm[i0:i1, i0:i1, :] = 0.0
+            K = F[i0:i1, i0:i1].copy()
+        _solve_block_diag(Lr, sg, Pm, C, np.ascontiguousarray(K), i0, i1)
     return C
 
 
-def _solve_two_time(ops: np.ndarray, feedback: "_Feedback", F: np.ndarray, tol: float):
-    """Solve ``C = F + feedback(C)``: causal marching, residual checked, GMRES refinement if needed.
+def _march_two_time(ops, F, block=16, signs=None):
+    """Solve ``C = F + sum_m s_m Op_m C Op_m^T`` for ``ops`` given as ``r x n x n`` (signs
+    ``s_m``, default 1) by :func:`_march`."""
+    ops = np.asarray(ops, dtype=float)
+    r = ops.shape[0]
+    signs = np.ones(r) if signs is None else np.asarray(signs, dtype=float)
+    return _march(_Operators(np.ascontiguousarray(ops.transpose(1, 2, 0)), signs), F, block)
 
-    Returns ``C`` and the relative residual ``max|C - F - feedback(C)| / max|F|``.
-    """
-    n = F.shape[0]
-    scale = np.abs(F).max()
-    if scale == 0.0:
-        return np.zeros_like(F), 0.0
-    C = _march_two_time(ops, F / scale)
-    residual = np.abs(C - F / scale - feedback(C)).max()
-    if not residual <= tol:
+
+def _solve_two_time(ops: _Operators, Fs, tol: float):
+    """Solve ``C = F + T(C)`` for each source in ``Fs``: causal marching, residual checked,
+    GMRES refinement if needed.
+
+    Returns the solutions and the largest relative residual ``||C - F - T(C)||_F / max|F|``
+    (estimated with random probes, :meth:`_Operators.probe`; it bounds the largest entry of the
+    residual)."""
+    n = ops.n
+    work = np.empty((n, n, ops.r))
+    scales = [float(np.abs(F).max()) for F in Fs]
+    scaled = [F / s if s > 0 else F for F, s in zip(Fs, scales)]
+    Cs = [_march(ops, F, work=work) if s > 0 else np.zeros((n, n))
+          for F, s in zip(scaled, scales)]
+    del work
+    residuals = ops.probe(Cs, scaled)
+    for k, (C, F) in enumerate(zip(Cs, scaled)):
+        if not np.all(np.isfinite(C)):
+            residuals[k] = math.inf
+        if residuals[k] <= tol:
+            continue
+
         def matvec(x):
             X = x.reshape(n, n)
-            return (X - feedback(X)).ravel()
+            return (X - ops(X)).ravel()
 
         op = LinearOperator((n * n, n * n), matvec=matvec, dtype=float)
-        x, _ = gmres(op, (F / scale).ravel(), x0=C.ravel(), rtol=0.1 * tol, atol=0.0,
-                     restart=40, maxiter=5)
-        C = x.reshape(n, n)
-        residual = np.abs(C - F / scale - feedback(C)).max()
-    return C * scale, float(residual)
+        x0 = C.ravel() if np.all(np.isfinite(C)) else None
+        x, _ = gmres(op, F.ravel(), x0=x0, rtol=0.1 * tol, atol=0.0, restart=40, maxiter=5)
+        Cs[k] = x.reshape(n, n)
+        residuals[k] = float(np.abs(Cs[k] - F - ops(Cs[k])).max())
+    return [C * s for C, s in zip(Cs, scales)], max(residuals)
 
 
 # --------------------------------------------------------------------------------------------
@@ -722,10 +941,11 @@ class TimeDomainSolution:
     """Result of :func:`solve_time_domain`.
 
     ``curve``: the (extrapolated) error curve; ``error_estimate``: conservative estimate of the
-    absolute grid error of ``curve.error``, ``|fine - coarse|`` (``None`` with one grid);
-    ``coarse``/``fine``: the curves at the two resolutions; ``grid_points`` per resolution;
-    ``rank`` of the compressed feedback; ``residual`` the largest relative residual of the
-    two-time solves.
+    absolute grid error of ``curve.error``, ``|fine - coarse|`` or, where a third, coarser grid
+    shows the pair is not yet second order, ``|coarse - coarsest| / 4`` (``None`` with one
+    grid); ``coarse``/``fine``: the curves at the two resolutions; ``grid_points`` per
+    resolution; ``rank`` of the compressed feedback; ``residual`` the largest relative residual
+    of the two-time solves (``||R||_F / max|F|``, estimated from random probes).
     """
 
     curve: ErrorCurve
@@ -768,48 +988,62 @@ def _interp(grid: np.ndarray, values: np.ndarray, t: np.ndarray, power: int = 0)
     return out
 
 
-def _solve_on_grid(params: Params, grid: np.ndarray, tol: float, svd_tol: float):
-    lam = params.eigenvalues[: params.N]
-    p = params.powers[: params.N]
+def _solve_on_grid(params: Params, grid: np.ndarray, tol: float, svd_tol: float,
+                   late: float | None = None, compress: bool = True):
+    """Bias, label-noise variance and ``int_0^t R_v`` at the nodes of ``grid``; the two-time
+    parts only on the nodes up to just past ``late`` (default: all). Returns ``(two-time grid,
+    bias, label, full grid, R1, rank, residual)``."""
+    lam, weight, power = _modes(params, compress)
     tail = params.tail
-    G, m, u, Rv = _responses_time_major(params, grid)      # time-major: n x N
+    G, m, u, Rv = _march_responses(grid, lam, weight, params.P, params.gamma)  # n x nodes
     if not (np.all(np.isfinite(G)) and np.all(np.isfinite(u))):
         raise RuntimeError("time-domain DMFT: the response functions are not finite (the "
                            "marching scheme is unstable at these settings); no numbers returned")
-    c = lam * lam * params.P
+    R1 = _trapezoid_cumulative(grid, Rv) if params.T > 0 else None
+    n2 = grid.size
+    if late is not None:      # the two-time functions on [0, t] need the responses on [0, t]
+        n2 = min(grid.size, max(int(np.searchsorted(grid, late)) + 3, 5))
+    grid2 = grid[:n2]
+    G, m = G[:n2], m[:n2]
+    c = lam * lam * params.P * weight
     Gh = G - m
     del m
-    B = G + params.gamma * _trapezoid_rows(grid, G) if params.gamma else G
+    B = G + params.gamma * _integrate(grid2, G) if params.gamma else G
     del G
 
-    psi, cut = _compress(grid, Gh.T, c, svd_tol)
-    ops = _conv_operators(grid, psi, _GAUSS_X, _GAUSS_W)
-    feedback = _Feedback(ops)
+    psi, signs, _ = _compress(grid2, Gh.T, c, svd_tol)
+    ops = _Operators(_operators(grid2, psi), signs)
 
-    F_teacher = (B * (lam * p)) @ B.T
-    C_teacher, res1 = _solve_two_time(ops, feedback, F_teacher, tol)
+    sources = [(B * (lam * power)) @ B.T]
+    del B
     noise = params.sigma2 + tail
     if noise > 0:
-        Gh1 = _trapezoid_rows(grid, Gh)
-        F_label = noise * ((Gh1 * c) @ Gh1.T)
-        C_label, res2 = _solve_two_time(ops, feedback, F_label, tol)
-    else:
-        C_label, res2 = np.zeros_like(F_teacher), 0.0
-    residual = max(res1, res2)
+        Gh1 = _integrate(grid2, Gh)
+        sources.append(noise * ((Gh1 * c) @ Gh1.T))
+    del Gh
+    solutions, residual = _solve_two_time(ops, sources, tol)
+    bias = np.diag(solutions[0]) + tail
+    label = np.diag(solutions[1]).copy() if noise > 0 else np.zeros(n2)
+    del solutions, sources
     if not residual <= tol:
         raise RuntimeError(
             f"time-domain DMFT: the two-time self-consistency did not reach the tolerance "
             f"{tol:g} (relative residual {residual:.3g})")
-    bias = np.diag(C_teacher) + tail
-    label = np.diag(C_label)
-    R1 = _trapezoid_cumulative(grid, Rv)
-    return bias, label, R1, psi.shape[0], residual
+    return grid2, bias, label, grid, R1, psi.shape[0], residual
 
 
-def _curve_at(params: Params, grid, parts, t: np.ndarray) -> ErrorCurve:
-    bias, label, R1, _, _ = parts
-    b = _interp(grid, bias, t)
-    lv = _interp(grid, label, t, power=2)
+#: Cumulative integrals of the response functions in time (sources of the two-time solves):
+#: trapezoidal, second order like the rest of the scheme, so that the error is a clean
+#: ``h^2`` series and the Richardson pair's difference estimates it (a fourth-order rule here
+#: made the error smaller but a mix of orders with different signs, non-monotone on coarse
+#: grids, where the estimate was then too small).
+_integrate = _trapezoid_rows
+
+
+def _curve_at(params: Params, parts, t: np.ndarray) -> ErrorCurve:
+    grid2, bias, label, grid, R1, _, _ = parts
+    b = _interp(grid2, bias, t)
+    lv = _interp(grid2, label, t, power=2)
     if params.T > 0:
         th = params.T * _interp(grid, R1, 2.0 * t, power=1)
     else:
@@ -918,25 +1152,10 @@ def _relaxation(params: Params, t: np.ndarray):
 
 
 def _memory_check(params: Params, grid_points: int) -> None:
-    """``MemoryError`` (one line) before a solve that would not fit in this machine's memory."""
+    """``MemoryError`` (one line) before a solve that would not fit in this machine's memory
+    (:func:`rfdmft.model.time_domain_memory` over the bound on the nodes of the mode rule)."""
     try:
-        from .model import check_memory, time_domain_memory
-    except ImportError:                   # private estimate (same calibration as model.py's)
-        needed = 80.0 * params.N * grid_points + 1200.0 * grid_points**2
-        try:
-            with open("/proc/meminfo") as f:
-                avail = next(int(line.split()[1]) * 1024 for line in f
-                             if line.startswith("MemAvailable:"))
-        except (OSError, StopIteration, ValueError):
-            return
-        if needed > 0.8 * avail:
-            raise MemoryError(
-                f"N = {params.N} (time-domain theory, {grid_points} grid points) is too large "
-                f"for this machine: it needs about {needed / 2**30:.3g} GiB, "
-                f"{avail / 2**30:.3g} GiB available") from None
-        return
-    try:
-        check_memory(time_domain_memory(params.N, grid_points),
+        check_memory(time_domain_memory(rule_size_bound(params), grid_points),
                      f"N = {params.N} (time-domain theory, {grid_points} grid points)")
     except ValueError as error:
         raise MemoryError(str(error)) from None
@@ -1054,8 +1273,8 @@ def solve_time_domain(params: Params, times, resolution: float = 1.0, richardson
         grid = time_grid(rate_max, t_end, res)
         _memory_check(params, grid.size)
         with one_blas_thread():
-            parts = _solve_on_grid(params, grid, tol, svd_tol)
-        return _curve_at(params, grid, parts, ts), grid.size, parts[3], parts[4]
+            parts = _solve_on_grid(params, grid, tol, svd_tol, late=late)
+        return _curve_at(params, parts, ts), grid.size, parts[5], parts[6]
 
     def cleaned(c):
         return ErrorCurve(
@@ -1071,10 +1290,11 @@ def solve_time_domain(params: Params, times, resolution: float = 1.0, richardson
     if not richardson:
         c = cleaned(coarse[0])
         return assemble((c, None, c), None, (coarse[1],), coarse[2], coarse[3])
+    coarsest = run(0.5 * resolution)     # third level: is the pair (coarse, fine) asymptotic?
     res = resolution
     while True:
         fine = run(2.0 * res)
-        cc, fc = coarse[0], fine[0]
+        ccc, cc, fc = coarsest[0], coarse[0], fine[0]
 
         def extrap(name):
             return (4.0 * getattr(fc, name) - getattr(cc, name)) / 3.0
@@ -1082,7 +1302,10 @@ def solve_time_domain(params: Params, times, resolution: float = 1.0, richardson
         curve = cleaned(ErrorCurve(times=ts, bias=extrap("bias"),
                                    label_variance=extrap("label_variance"),
                                    thermal_variance=extrap("thermal_variance")))
-        estimate = np.abs(fc.error - cc.error)
+        # |fine - coarse|, unless the previous difference says the pair is not yet in the
+        # second-order regime: in that regime |coarse - coarsest| = 4 |fine - coarse|, and a
+        # much smaller |fine - coarse| is an accident of errors changing sign between the grids
+        estimate = np.maximum(np.abs(fc.error - cc.error), 0.25 * np.abs(cc.error - ccc.error))
         solution = assemble((curve, cc, fc), estimate, (coarse[1], fine[1]),
                             max(coarse[2], fine[2]), max(coarse[3], fine[3]))
         if grid_tol is None or np.all(estimate <= grid_tol * np.abs(curve.error)):
@@ -1094,7 +1317,7 @@ def solve_time_domain(params: Params, times, resolution: float = 1.0, richardson
                 f"grid_tol = {grid_tol:g} at resolution {2 * res:g}; raise max_resolution "
                 f"(currently {max_resolution:g}) or grid_tol")
         res *= 2.0
-        coarse = fine
+        coarsest, coarse = coarse, fine
 
 
 def theory_time_domain(params: Params, times, resolution: float = 1.0, richardson: bool = True,

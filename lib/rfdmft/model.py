@@ -210,7 +210,9 @@ def validate_times(times, params: Params | None = None) -> np.ndarray:
     """Times as a float array: non-negative, ``inf`` allowed (the long-time limit).
 
     With ``params`` given, ``inf`` is refused where no equilibrium exists (``T > 0``,
-    ``gamma = 0``, ``N >= P``: the weights diffuse freely in the null space of ``H``).
+    ``gamma = 0``, ``N >= P``): for ``N > P`` the weights diffuse freely in the null space of
+    ``H``; at ``N = P`` there is no null space, but the smallest eigenvalues of ``H``
+    accumulate at zero and the thermal variance ``T int dmu(h) / h`` diverges.
     """
     try:
         t = np.array(times, dtype=float).reshape(-1)
@@ -222,10 +224,14 @@ def validate_times(times, params: Params | None = None) -> np.ndarray:
     if bad.size:
         raise ValueError(f"t must be non-negative numbers (inf allowed), got {bad[0]}")
     if params is not None and np.isinf(t).any() and not params.has_equilibrium:
-        raise ValueError(
-            f"t = inf is not allowed with T = {params.T:g} > 0, gamma = 0 and N = {params.N} >= P = "
-            f"{params.P}: the weights diffuse in the null space of H and the thermal variance grows "
-            "without bound; use gamma > 0, N < P, or finite times")
+        if params.N > params.P:
+            why = (f"N = {params.N} > P = {params.P}: the weights diffuse freely in the null "
+                   "space of H and the thermal variance grows without bound")
+        else:
+            why = (f"N = P = {params.N}: H has no null space, but its smallest eigenvalues "
+                   "accumulate at zero and the thermal variance T int dmu(h)/h diverges")
+        raise ValueError(f"t = inf is not allowed with T = {params.T:g} > 0, gamma = 0 and {why}; "
+                         "use gamma > 0, N < P, or finite times")
     return t
 
 
@@ -234,7 +240,10 @@ class ErrorCurve:
     """Generalisation error and its parts at ``times``.
 
     ``error = bias + label_variance + thermal_variance``; ``bias`` includes the uncaptured tail.
-    ``error_sem`` is the standard error over designs (simulations only, else ``None``).
+    ``error_sem`` is the standard error over designs (simulations only, else ``None``);
+    ``error_median`` the median over designs of the error (simulations only, else ``None``),
+    the typical value where the mean over designs is infinite (see
+    :func:`rfdmft.simulation.heavy_tailed`).
     """
 
     times: np.ndarray
@@ -242,19 +251,31 @@ class ErrorCurve:
     label_variance: np.ndarray
     thermal_variance: np.ndarray
     error_sem: np.ndarray | None = None
+    error_median: np.ndarray | None = None
 
     @property
     def error(self) -> np.ndarray:
         return self.bias + self.label_variance + self.thermal_variance
 
     def to_dict(self) -> dict:
-        """JSON-ready dictionary; an infinite time is written as the string ``"inf"``."""
-        out = {"times": [("inf" if math.isinf(x) else float(x)) for x in self.times]}
-        for key in ("error", "bias", "label_variance", "thermal_variance", "error_sem"):
+        """JSON-ready dictionary: lists aligned with ``times``. An infinite time or value is
+        written as the string ``"inf"`` (``"-inf"``), a value that is not a number as ``None``;
+        ``error_sem`` and ``error_median`` appear only when set."""
+        out = {"times": [self._json_number(x) for x in self.times]}
+        for key in ("error", "bias", "label_variance", "thermal_variance", "error_sem",
+                    "error_median"):
             value = getattr(self, key)
             if value is not None:
-                out[key] = [float(x) if math.isfinite(x) else None for x in value]
+                out[key] = [self._json_number(x) for x in value]
         return out
+
+    @staticmethod
+    def _json_number(x) -> float | str | None:
+        """``x`` for JSON: a float, ``"inf"`` / ``"-inf"`` when infinite, ``None`` when NaN."""
+        x = float(x)
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        return None if math.isnan(x) else x
 
 
 def validate_z(z, gamma: float = 0.0) -> np.ndarray:
@@ -349,7 +370,7 @@ _BYTES_PER_NODE2 = 1200
 
 def time_domain_memory(N: int, grid_points: int) -> float:
     """Estimated peak bytes of one time-domain solve (``rfdmft.dmft``) on ``grid_points`` nodes
-    with ``N`` modes: ``80 N n + 1200 n^2``. The first term is the ``N x n`` mode responses,
+    with ``N`` modes (or nodes of the mode rule): ``80 N n + 1200 n^2``. The first term is the ``N x n`` mode responses,
     their integrals and the compressing SVD; the second the convolution operators
     (``rank x n x n``) and the two-time functions. Calibrated on the measured peak
     (``resource.getrusage`` max RSS and ``tracemalloc``) of ``solve_time_domain`` at
@@ -368,7 +389,9 @@ def theory_memory(params: Params, times, method: str = "laplace",
     two-point transform's ``(2K+1) x n`` complex resolvents over the ``n`` nodes of the mode
     rule, :func:`rfdmft.quadrature.size_bound`) ``+ 64 (K+1)`` bytes per time. Time domain: ``16 M`` plus
     :func:`time_domain_memory` on the grid of its first Richardson pass (resolution
-    ``2 resolution``, :func:`rfdmft.dmft.grid_plan`: none for times past full relaxation).
+    ``2 resolution``, :func:`rfdmft.dmft.grid_plan`: none for times past full relaxation), with
+    the bound :func:`rfdmft.quadrature.rule_size_bound` on the nodes of the mode rule in place
+    of the ``N`` modes, plus ``8 N``.
     """
     if method not in ("laplace", "time-domain"):
         raise ValueError(f"method must be 'laplace' or 'time-domain', got {method!r}")
@@ -384,20 +407,19 @@ def theory_memory(params: Params, times, method: str = "laplace",
         isotropic = params.teacher is None or bool(np.all(params.teacher[: params.N] == 1.0))
         nodes = 0
         if not isotropic:
-            from .quadrature import size_bound
-            if params.eigenvalues_given is None:      # lambda_1 / lambda_N = N^(1 + alpha)
-                nodes = size_bound(float(params.N) ** (1.0 + params.alpha), 1.0, params.N)
-            else:
-                lam = params.eigenvalues_given
-                nodes = size_bound(float(lam[0]), float(lam[params.N - 1]), params.N)
+            from .quadrature import rule_size_bound
+            nodes = rule_size_bound(params)
         return (base + float(_BYTES_PER_MODE_LAPLACE) * params.N
                 + 3.0 * (2 * K + 1) * 16 * nodes + 64.0 * (K + 1) * t.size)
+    base += float(_BYTES_PER_MODE_LAPLACE) * params.N
     if base > MEMORY_FRACTION * available_memory():
         return base                               # the spectrum alone does not fit
     from .dmft import grid_plan                   # the grid the solver will build (0: none)
 
+    from .quadrature import rule_size_bound       # the solver sums over the rule's nodes
+
     n = grid_plan(params, t, resolution)
-    return base + (time_domain_memory(params.N, n) if n else 0.0)
+    return base + (time_domain_memory(rule_size_bound(params), n) if n else 0.0)
 
 
 def check_theory_size(params: Params, times, method: str = "laplace",

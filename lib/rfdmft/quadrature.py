@@ -45,7 +45,8 @@ from numba import njit
 
 from .model import Params
 
-__all__ = ["ModeRule", "mode_rule", "compress", "full_sums", "size_bound", "BAND", "NODES"]
+__all__ = ["ModeRule", "mode_rule", "compress", "full_sums", "size_bound", "rule_size_bound",
+           "BAND", "NODES"]
 
 #: Band width in ``log lambda`` and Chebyshev points per compressed band.
 BAND = 1.5
@@ -210,6 +211,16 @@ def size_bound(largest: float, smallest: float, N: int) -> int:
     two bands, so ``2 NODES (log(largest / smallest) / BAND + 1)``."""
     span = math.log(largest / smallest) if smallest > 0 else math.inf
     return int(min(N, 2 * NODES * (span / BAND + 1))) if _compressing else int(N)
+
+
+def rule_size_bound(params: Params) -> int:
+    """:func:`size_bound` for the ``N`` captured modes of ``params``, without building the
+    spectrum (a power law spans ``lambda_1 / lambda_N = N^(1 + alpha)``)."""
+    N = params.N
+    if params.eigenvalues_given is None:
+        return size_bound(math.exp((1.0 + params.alpha) * math.log(N)), 1.0, N)
+    lam = params.eigenvalues_given
+    return size_bound(float(lam[0]), float(lam[N - 1]), N)
 
 
 _CACHE: "OrderedDict[tuple, ModeRule]" = OrderedDict()

@@ -17,13 +17,14 @@ from .fitting import PowerLawFit, fit_power_law
 from .laplace import response_time, solve_response, theory_laplace
 from .model import ErrorCurve, Params, spectrum, validate_times
 from .paths import SamplePath, sample_path, simulate_paths
-from .simulation import design_error, sample_design, simulate
+from .simulation import design_error, heavy_tailed, sample_design, simulate
 from .stopping import optimal_stopping
 from .sweeps import grid, sweep
 
 __version__ = "0.2.0"
 
 __all__ = ["Params", "ErrorCurve", "spectrum", "validate_times", "simulate", "design_error",
+           "heavy_tailed",
            "sample_design", "SamplePath", "sample_path", "simulate_paths", "theory_laplace",
            "solve_response", "response_time", "theory_time_domain", "solve_time_domain",
            "equilibrium", "posterior", "renormalised_ridge", "krr_learning_curve",

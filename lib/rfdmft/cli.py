@@ -4,10 +4,14 @@ Bad input exits with status 2 and one line on standard error naming the paramete
 value and what is allowed; so does a problem too large for this machine's memory (estimated
 before any work, see :func:`rfdmft.model.check_theory_size`). A solver that cannot give
 trusted numbers exits with status 1 and one line; numbers that cannot be trusted are never
-printed. Ctrl-C exits with status 130 and the line ``rfdmft: interrupted`` (within about a
-second, also while a long compiled call runs, see :func:`_interrupt_watchdog`); output piped
-into a reader that stops early (``| head``) ends quietly with status 141 (``128 + SIGPIPE``,
-the status a Unix tool killed by ``SIGPIPE`` reports). No traceback is ever shown.
+printed. Two results are printed with a note on standard error and status 0: the exact
+infinity of the theory's label-noise variance at ``t = inf``, ``N = P``, ``gamma = 0``
+(written ``inf``), and a simulation at times where the mean over designs is infinite
+(:func:`rfdmft.simulation.heavy_tailed`; the median over designs is added). Ctrl-C exits
+with status 130 and the line ``rfdmft: interrupted`` (within about a second, also while a
+long compiled call runs, see :func:`_interrupt_watchdog`); output piped into a reader that
+stops early (``| head``) ends quietly with status 141 (``128 + SIGPIPE``, the status a Unix
+tool killed by ``SIGPIPE`` reports). No traceback is ever shown.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 
 import numpy as np
 
@@ -89,6 +94,19 @@ def _model_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+#: How the output writes what is not a finite number (the --help of both commands says it).
+OUTPUT_HELP = (
+    "Output: a table, or with --json one JSON object of lists aligned with --times. An "
+    "infinite time or value is written inf (in JSON the string \"inf\"), a value that is not "
+    "a number null. Without weight decay (gamma = 0) at N = P the t = inf label-noise "
+    "variance is infinite: it is printed as inf, with a note on standard error and exit "
+    "status 0.")
+HEAVY_HELP = (
+    " Where the mean over designs is infinite (gamma = 0, t = inf, |N - P| <= 1, with label "
+    "noise, an uncaptured tail M > N or T > 0) the mean and error_sem mean nothing: the "
+    "median over designs is added as error_median and standard error says so.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m rfdmft",
                      description="Generalisation error of random-feature regression with a "
@@ -98,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser(
         "simulate", help="exact finite-size simulation averaged over random designs",
         description="Exact finite-size simulation: the error and its parts averaged over "
-                    "random designs, with the standard error.")
+                    "random designs, with the standard error.",
+        epilog=OUTPUT_HELP + HEAVY_HELP)
     _model_arguments(simulate)
     simulate.add_argument("--designs", default=20, type=_integer("--designs"),
                           help="random designs to average (default 20)")
@@ -108,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     theory = commands.add_parser(
         "theory", help="dynamical mean-field theory (typical case, large N and P)",
         description="Dynamical mean-field theory: the error and its parts for the typical "
-                    "design, from the Laplace-domain or the time-domain solver.")
+                    "design, from the Laplace-domain or the time-domain solver.",
+        epilog=OUTPUT_HELP)
     _model_arguments(theory)
     theory.add_argument("--method", default="laplace", choices=["laplace", "time-domain"],
                         help="laplace: contour inversion of the response (default); "
@@ -157,7 +177,16 @@ def _check(args):
     return params, times
 
 
-def _run(args) -> dict:
+def _exact_infinity(params: Params, times: np.ndarray) -> np.ndarray:
+    """Per time: whether the theory's label-noise variance is infinite, exactly (``t = inf``,
+    ``gamma = 0``, ``N = P``, ``sigma2 + tail > 0``: ``sigma_e2 rho / (1 - rho)`` with
+    ``rho = 1``)."""
+    return np.isinf(times) & (params.gamma == 0 and params.N == params.P
+                              and params.sigma2 + params.tail > 0)
+
+
+def _run(args) -> tuple[dict, list[str]]:
+    """The result (``ErrorCurve.to_dict``) and the notes for standard error."""
     from . import dmft, laplace, paths, simulation
 
     try:
@@ -172,23 +201,55 @@ def _run(args) -> dict:
         ("theory", "laplace"): lambda: laplace.theory_laplace(params, times),
         ("theory", "time-domain"): lambda: dmft.theory_time_domain(params, times),
     }[args.command, args.method]
-    curve = run()
-    result = curve.to_dict()
-    values = np.array([result[key] for key in ("error", "bias", "label_variance",
-                                                "thermal_variance")], dtype=float)
-    if not np.all(np.isfinite(values)):
+    with warnings.catch_warnings():
+        # the command line says it in its own words, below
+        warnings.simplefilter("ignore", simulation.HeavyTailWarning)
+        curve = run()
+    values = np.array([curve.error, curve.bias, curve.label_variance, curve.thermal_variance],
+                      dtype=float)
+    expected = np.zeros(values.shape, bool)        # infinities the theory gives exactly
+    if args.command == "theory":
+        expected[[0, 2]] = _exact_infinity(params, curve.times)
+    if not np.all(np.isfinite(values) | (expected & (values == np.inf))):
         raise RuntimeError(f"{_PRODUCERS[args.command, args.method]} produced non-finite values; "
                            "nothing is printed")
-    return result
+    result = curve.to_dict()
+    notes = []
+    if np.isinf(values).any():
+        notes.append(
+            f"note: at t = inf the label-noise variance, and so the error, is infinite: at the "
+            f"interpolation threshold N = P = {params.N} without weight decay (gamma = 0) the "
+            "smallest eigenvalues of H accumulate at zero and the interpolator divides the "
+            f"label noise (sigma2 + tail = {params.sigma2 + params.tail:g}) by them; use "
+            "gamma > 0 or finite times")
+    heavy = simulation.heavy_tailed(params, times)
+    if args.command == "simulate" and heavy.any() and result.get("error_median") is not None:
+        where = "the key error_median" if args.json else "the column error_median"
+        notes.append(f"warning: at t = inf the mean over designs is infinite "
+                     f"({simulation._heavy_tail_cause(params)}); the error and error_sem "
+                     "printed there mean nothing")
+        runs = "designs" if args.method == "exact" else "sample paths"
+        notes.append(f"warning: {where} gives the median over the {args.designs} {runs} "
+                     "instead, which is finite")
+    else:
+        result.pop("error_median", None)
+    return result, notes
+
+
+def _cell(value) -> str:
+    """A table cell: ``"inf"`` as written in the JSON, ``n/a`` for ``None``, else 6 digits."""
+    if value is None:
+        return "n/a"
+    return value if isinstance(value, str) else f"{value:.6g}"
 
 
 def _table(result: dict) -> str:
-    keys = ["error", "error_sem", "bias", "label_variance", "thermal_variance"]
+    keys = ["error", "error_sem", "error_median", "bias", "label_variance", "thermal_variance"]
     keys = [key for key in keys if key in result]
     rows = [["t"] + keys]
     for j, t in enumerate(result["times"]):
-        rows.append([str(t) if t == "inf" else f"{t:g}"]
-                    + ["n/a" if result[k][j] is None else f"{result[k][j]:.6g}" for k in keys])
+        rows.append([str(t) if isinstance(t, str) else f"{t:g}"]
+                    + [_cell(result[k][j]) for k in keys])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows)
 
@@ -277,9 +338,11 @@ def main(argv=None, *, watchdog: bool | None = None) -> int:
                 run(quick=args.quick)
                 sys.stdout.flush()
                 return 0
-            result = _run(args)
+            result, notes = _run(args)
             print(json.dumps(result, allow_nan=False) if args.json else _table(result))
             sys.stdout.flush()
+            for note in notes:
+                print(f"rfdmft: {note}", file=sys.stderr)
             return 0
         except UsageError as error:
             print(f"rfdmft: error: {_one_line(error)}", file=sys.stderr)

@@ -386,8 +386,9 @@ def readout_error(F, y, train_idx, times, gamma: float = 0.0, T: float = 0.0,
     T = _finite_nonnegative("T", T)
     t = validate_times(times)
     if T > 0 and gamma == 0 and np.isinf(t).any():
-        raise ValueError("t = inf is not allowed with T > 0 and gamma = 0: the weights diffuse "
-                         "in the null space of H")
+        raise ValueError("t = inf is not allowed with T > 0 and gamma = 0: the thermal "
+                         "variance T tr(H^+) grows without bound where H is singular or nearly so "
+                         "(the weights diffuse in its null space); use gamma > 0 or finite times")
     mask = _test_mask(test, train, n)
     FX, Ft = F[train], F[mask]
     with one_blas_thread(FX.size):

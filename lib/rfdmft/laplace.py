@@ -45,7 +45,8 @@ the two-point deterministic equivalent of ``E tr(Pi G(z1) Lambda G(z2))`` (at ``
 
 Gradient flow (``gamma = 0``): ``L[B - tail] = R(z/2)/2``, i.e. ``B(t) - tail = r(2t)``, the
 collective response at time ``2t``. The poles at ``z = 0`` carry the ``t = inf`` values (simple
-poles; a double pole for ``Th`` when ``gamma = 0, N >= P``: free diffusion in the null space).
+poles; a double pole for ``Th`` when ``gamma = 0, N > P``: free diffusion in the null space;
+at ``N = P`` a branch point: the spectrum's hard edge at ``h = 0``).
 The static values are computed by :mod:`rfdmft.equilibrium` (one copy).
 
 Inversion

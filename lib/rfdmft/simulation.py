@@ -24,6 +24,7 @@ else, for steep spectra, LAPACK's Jacobi SVD with high relative accuracy.
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import numpy as np
 from scipy.linalg import lapack
@@ -32,7 +33,8 @@ from threadpoolctl import threadpool_limits
 from .model import ErrorCurve, Params, check_memory, validate_times
 
 __all__ = ["sample_design", "design_error", "simulate", "design_seeds", "one_blas_thread",
-           "MAX_DESIGN_ENTRIES", "check_size", "exact_memory", "paths_memory", "time_design"]
+           "MAX_DESIGN_ENTRIES", "check_size", "exact_memory", "paths_memory", "time_design",
+           "heavy_tailed", "HeavyTailWarning"]
 
 #: Largest design (entries of ``P x N``, about 8 GB of float64) the simulators accept.
 MAX_DESIGN_ENTRIES = 10**9
@@ -43,20 +45,26 @@ SMALL_DESIGN_ENTRIES = 2_000_000
 
 
 def one_blas_thread(entries: int = 0):
-    """Context limiting BLAS to one thread for matrices of fewer than ``SMALL_DESIGN_ENTRIES``
-    entries: on those, extra OpenBLAS threads cost more than they gain (many times more on busy
-    cores); larger factorisations keep every thread."""
-    if entries >= SMALL_DESIGN_ENTRIES:
-        return contextlib.nullcontext()
+    """Context limiting BLAS (OpenBLAS: numpy's and scipy's) to one thread, at every size.
+
+    ``entries`` (the size of the matrices factored) is accepted for compatibility and no longer
+    changes the choice: on this 2-core machine, measured with medians of 5 alternated calls
+    (1 against 2 BLAS threads), two threads gain at most 1.5-2x while the other core is idle
+    (a 1000 x 4000 design: 0.72 s against 0.48 s) and lose 1.2-20x while it is busy, the usual
+    state of a shared machine (designs of 250 x 1000 to 2000 x 8000: 0.06-0.42x; the data
+    module's ``eigh`` of 300-1797 kernels: 0.05-0.78x, its readout SVD 0.84x; the fast unit
+    tests 1.6x faster on one thread). One thread bounds the loss at 2x; see ``python -m rfdmft
+    bench`` ("thread policy"), which re-measures both choices.
+    """
     return threadpool_limits(1, user_api="blas")
 
 
-#: BLAS threads of :func:`simulate` at every design size. Measured on this 2-core machine (its
-#: other core busy with other work, load average 3.5-4.6; medians of 5 alternated calls,
-#: ``time_design``): one design of (P, N) = (1000, 4000) takes 0.67 s on one thread and 11 s on
-#: two (Gram route), 0.95 s and 31 s (thin SVD route); the SVD alone at (200, 800): 14 ms vs
-#: 171 ms, at (2000, 2000): 3.6 s vs 42 s. No idle machine was available to measure what two
-#: threads gain when both cores are free (at most 2x); under any load they lose 10-30x.
+#: BLAS threads of :func:`simulate` at every design size. Measured on this 2-core machine
+#: (medians of 5 alternated calls of ``design_error``, 200 times, Gram route): (P, N) =
+#: (1000, 4000) 0.72 s on one thread, 0.48 s on two with the other core nearly idle; under load
+#: (load average 2-3) (250, 1000) 39 ms vs 0.64 s, (500, 2000) 0.29 s vs 0.69 s, (2000, 8000)
+#: 5.2 s vs 23 s (spread 3.4-28 s). Earlier, at load 3.5-4.6: (1000, 4000) 0.67 s vs 11 s.
+#: Two threads gain at most 2x and lose up to 20x, so one thread.
 SIMULATOR_BLAS_THREADS = 1
 
 
@@ -394,12 +402,54 @@ def design_error(params: Params, A: np.ndarray, times, *, factor: str = "auto") 
     return ErrorCurve(times=t, bias=bias, label_variance=label, thermal_variance=thermal)
 
 
+class HeavyTailWarning(RuntimeWarning):
+    """The mean over designs is infinite at some of the times asked (see :func:`heavy_tailed`)."""
+
+
+def heavy_tailed(params: Params, times, moment: int = 1) -> np.ndarray:
+    """Per time: whether the ``moment``-th moment over designs of the error is infinite.
+
+    Only ridgeless (``gamma = 0``) ``t = inf`` with noise on the labels or the weights
+    (``s = sigma2 + tail + T > 0``) can be: there the error is ``bias + s tr(Lambda H^+)``
+    with a bounded bias. For ``N < P``, ``H = Lambda^{1/2} W Lambda^{1/2}`` with ``W = Phi^T
+    Phi`` a Wishart ``(P, I_N)`` matrix, so ``tr(Lambda H^-1) = tr W^-1`` for every spectrum,
+    with mean ``N / (P - N - 1)``. For ``N > P``, ``tr(Lambda H^+) = tr(K^-2 Phi Lambda^2
+    Phi^T)`` with ``K = Phi Lambda Phi^T`` lies within the factors ``(lambda_1 /
+    lambda_N)^{+-1}`` of ``tr W'^-1``, ``W' = Phi Phi^T`` Wishart ``(N, I_P)`` (equal when
+    isotropic, mean ``P / (N - P - 1)``). The smallest eigenvalue ``x`` of a Wishart ``(m,
+    I_n)`` matrix has density ``~ x^{(m - n - 1)/2}`` at zero and ``1/x <= tr W^-1 <= n/x``,
+    so the error has tail index ``(|N - P| + 1) / 2``: its ``k``-th moment is infinite when
+    ``|N - P| <= 2k - 1``; the mean at ``|N - P| <= 1``, the variance (which ``error_sem``
+    estimates) at ``|N - P| <= 3``. Finite times and ``gamma > 0`` bound the error. Returns a
+    bool array aligned with ``times``.
+    """
+    if isinstance(moment, bool) or not isinstance(moment, (int, np.integer)) or moment < 1:
+        raise ValueError(f"moment must be an integer >= 1, got {moment!r}")
+    t = validate_times(times, params)
+    noisy = params.sigma2 + params.tail + params.T > 0
+    return np.isinf(t) & (params.gamma == 0 and noisy and abs(params.N - params.P) < 2 * moment)
+
+
+def _heavy_tail_cause(params: Params) -> str:
+    """Why :func:`heavy_tailed` holds, for messages: the sizes and the noise present."""
+    noise = [f"{name} = {value:g}" for name, value in
+             (("sigma2", params.sigma2), ("uncaptured tail", params.tail), ("T", params.T))
+             if value > 0]
+    return (f"gamma = 0, |N - P| = {abs(params.N - params.P)}, noise {', '.join(noise)}: the "
+            "noise is divided by the smallest eigenvalues of H, and the design average of their "
+            "inverse, E tr W^-1 = N / (P - N - 1) for N < P with W Wishart, is infinite for "
+            "|N - P| <= 1")
+
+
 def simulate(params: Params, times, designs: int = 20, seed: int = 0,
              progress: bool = False) -> ErrorCurve:
     """Exact typical-case error: ``designs`` random designs, closed-form averages over the rest.
 
-    Returns the mean over designs of each part and the standard error of the total
-    (``nan`` for a single design). Reproducible from ``seed``.
+    Returns the mean over designs of each part, the standard error of the total (``nan`` for
+    a single design) and its median over designs (``error_median``). Reproducible from
+    ``seed``. Where the mean over designs is infinite (:func:`heavy_tailed`: ridgeless
+    ``t = inf`` with ``|N - P| <= 1``) the returned mean and standard error mean nothing and
+    a :class:`HeavyTailWarning` (a ``RuntimeWarning``) says so; the median stays finite.
     """
     t = validate_times(times, params)
     if isinstance(designs, bool) or not isinstance(designs, (int, np.integer)) or designs < 1:
@@ -416,11 +466,17 @@ def simulate(params: Params, times, designs: int = 20, seed: int = 0,
             rng = np.random.default_rng(seeds[d])
             curve = design_error(params, sample_design(params, rng), t)
             parts[d] = curve.bias, curve.label_variance, curve.thermal_variance
+    heavy = heavy_tailed(params, t)
+    if heavy.any():
+        warnings.warn(f"the mean over designs is infinite at t = inf ({_heavy_tail_cause(params)});"
+                      " there the mean and error_sem mean nothing: use error_median",
+                      HeavyTailWarning, stacklevel=2)
     return _average(t, parts)
 
 
 def _average(t: np.ndarray, parts: np.ndarray) -> ErrorCurve:
-    """Mean over designs (axis 0) of (bias, label, thermal) and the standard error of their sum."""
+    """Mean over designs (axis 0) of (bias, label, thermal), the standard error of their sum
+    and its median over designs."""
     designs = parts.shape[0]
     total = parts.sum(axis=1)
     if designs > 1:              # scaled, so that parts near the float range do not overflow
@@ -431,7 +487,7 @@ def _average(t: np.ndarray, parts: np.ndarray) -> ErrorCurve:
         sem = np.full(t.size, np.nan)
     mean = parts.mean(axis=0)
     return ErrorCurve(times=t, bias=mean[0], label_variance=mean[1], thermal_variance=mean[2],
-                      error_sem=sem)
+                      error_sem=sem, error_median=np.median(total, axis=0))
 
 
 def time_design(params: Params, times=200, repeats: int = 5, threads: int | None = 1,

@@ -262,3 +262,15 @@ def test_progress_bar_goes_to_stderr_and_can_be_silenced(tmp_path, capsys):
     sweep(theory_laplace, GRID[:3], TIMES, cache=tmp_path, executor="serial", progress=True)
     err = capsys.readouterr().err
     assert "3/3" in err and "theory_laplace" in err
+
+
+def test_cache_keeps_the_simulations_median(tmp_path):
+    grid = [Params(alpha=1.0, N=30, P=20, sigma2=0.1)]
+    first = sweep(simulate, grid, [1.0, 10.0], cache=tmp_path, executor="serial",
+                  progress=False, designs=5)
+    again = sweep(simulate, grid, [1.0, 10.0], cache=tmp_path, executor="serial",
+                  progress=False, designs=5)
+    assert again.from_cache == [0]
+    assert first[0].error_median is not None
+    assert np.array_equal(again[0].error_median, first[0].error_median)
+    assert np.array_equal(again[0].error_sem, first[0].error_sem)

@@ -175,13 +175,16 @@ def _read(path: Path, key: str, times: np.ndarray) -> ErrorCurve | None:
                 return None
             arrays = {name: np.array(data[name], dtype=float) for name in _PARTS}
             sem = np.array(data["error_sem"], dtype=float) if bool(data["has_sem"]) else None
+            median = (np.array(data["error_median"], dtype=float)
+                      if "error_median" in data.files and bool(data["has_median"]) else None)
     except Exception:                       # truncated, corrupt, wrong layout: recompute
         return None
     if not np.array_equal(arrays["times"], times) \
             or any(arrays[name].shape != times.shape for name in _PARTS) \
-            or (sem is not None and sem.shape != times.shape):
+            or (sem is not None and sem.shape != times.shape) \
+            or (median is not None and median.shape != times.shape):
         return None
-    return ErrorCurve(error_sem=sem, **arrays)
+    return ErrorCurve(error_sem=sem, error_median=median, **arrays)
 
 
 def _write(path: Path, key: str, curve: ErrorCurve, description: str) -> None:
@@ -189,10 +192,12 @@ def _write(path: Path, key: str, curve: ErrorCurve, description: str) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
     try:
         with os.fdopen(handle, "wb") as stream:
-            sem = curve.error_sem
+            sem, median = curve.error_sem, curve.error_median
             np.savez(stream, key=np.array(key), format=np.array(_FORMAT),
                      description=np.array(description), has_sem=np.array(sem is not None),
                      error_sem=np.zeros(0) if sem is None else np.asarray(sem, dtype=float),
+                     has_median=np.array(median is not None),
+                     error_median=np.zeros(0) if median is None else np.asarray(median, dtype=float),
                      **{name: np.asarray(getattr(curve, name), dtype=float) for name in _PARTS})
             stream.flush()
             os.fsync(stream.fileno())

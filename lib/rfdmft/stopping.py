@@ -26,6 +26,21 @@ Conventions are those of :mod:`rfdmft.model` (``w(0) = 0``, loss summed over the
   minimal at ``s* = (1 - b) 2^(b-1) / (2 - 2^b)``; the best ridge (``gamma = sigma2``) gives
   ``int x^(-b) / (1 + x) dx = pi / sin(pi b)`` with the same factor, which is
   ``C^b (sigma2 / P)^(1-b) b pi / sin(pi b)`` (``lambda_k ~ C k^-(1+alpha)``).
+* :func:`thermal_dominated_stopping` gives the closed-form limit under Langevin noise
+  (temperature ``T``, label noise ``sigma2 >= 0``, ``gamma = 0`` or small, isotropic teacher,
+  ``M = N`` large). With ``gamma = 0`` the error is ``E(t) = r(2t) + V(t) + T int_0^{2t} r``
+  (``r`` the collective response, ``V'(t) = 2 sigma2 [r(t) - r(2t)]``), so ``dE/dt = 0`` reads
+  ``-r'(2t) = T r(2t) + sigma2 [r(t) - r(2t)]``. Where ``r(tau) ~ b Gamma(1-b) C^b (P tau)^(b-1)``
+  (the fitted modes ``n* = (C P 2t*)^b`` are many, ``n* >> 1``, and few compared with ``P``)
+  this gives
+
+      t* = (1 - b) / (2 T_eff),   T_eff = T + (2^(1-b) - 1) sigma2,
+      E* = r(2t*) / b = Gamma(1-b) C^b ((1 + alpha) T_eff / (alpha P))^(alpha / (1 + alpha)),
+
+  with the bias a fraction ``b`` of ``E*``; ``sigma2 = 0`` is pure Langevin noise, ``T = 0`` the
+  label-noise law above (``s* = sigma2 t*``). A weight decay with ``gamma t* << 1`` changes
+  ``ln t*`` and ``ln E*`` by ``gamma t*`` times the coefficients of
+  :meth:`ThermalDominated.decay_coefficients` (first order, from the mode sums in closed form).
 """
 
 from __future__ import annotations
@@ -43,7 +58,8 @@ from .model import ErrorCurve, Params
 from .simulation import check_size, design_error, design_seeds, one_blas_thread, sample_design
 
 __all__ = ["Stopping", "SimulatedStopping", "Ridge", "optimal_stopping", "simulated_stopping",
-           "stopping_curve_minimum", "optimal_ridge", "NoiseDominated", "noise_dominated_stopping"]
+           "stopping_curve_minimum", "optimal_ridge", "NoiseDominated", "noise_dominated_stopping",
+           "ThermalDominated", "thermal_dominated_stopping"]
 
 #: Relative depth a minimum must have on both sides to count (well above the accuracy of the
 #: Laplace inversion, ~1e-10 relative, so that round-off on a flat curve is not a minimum).
@@ -148,6 +164,127 @@ def noise_dominated_stopping(alpha: float, M: int | None = None) -> NoiseDominat
         C = 1.0 / float(np.sum(np.arange(1, M + 1, dtype=float) ** -(1.0 + alpha)))
     return NoiseDominated(alpha=float(alpha), s_star=float(s), ratio=float(f / ridge),
                           ridge_prefactor=float(C**b * b * ridge))
+
+
+@dataclass(frozen=True)
+class ThermalDominated:
+    """Closed-form early stopping under Langevin noise in the limit of many data (module notes).
+
+    With ``b = 1 / (1 + alpha)`` and the effective temperature
+    ``T_eff = T + noise_weight * sigma2`` (``noise_weight = 2^(1-b) - 1``):
+    ``t* = time_constant * T_eff^time_exponent`` (``time_constant = (1-b)/2``,
+    ``time_exponent = -1``) and ``E* = error_prefactor * (T_eff / P)^error_exponent``
+    (``error_exponent = alpha / (1 + alpha)``, ``error_prefactor = Gamma(1-b) C^b (1-b)^(b-1)``);
+    the bias is ``bias_fraction = b`` of ``E*``. ``C`` normalises ``lambda_k ~ C k^-(1+alpha)``.
+    The exponents are stored (not recomputed from ``alpha``) so that each is used exactly once.
+    Valid for ``n* >> 1`` and ``n* << P`` (:meth:`fitted_modes`), i.e.
+    ``crossover_temperature(P) << T_eff << C P (1 - b)``; see the module notes.
+    """
+
+    alpha: float
+    C: float
+    time_constant: float
+    time_exponent: float
+    noise_weight: float
+    error_prefactor: float
+    error_exponent: float
+    bias_fraction: float
+
+    def effective_temperature(self, T: float, sigma2: float = 0.0) -> float:
+        """``T_eff = T + noise_weight * sigma2`` (label noise counted as a temperature)."""
+        T = _check_nonnegative("T", T)
+        sigma2 = _check_nonnegative("sigma2", sigma2)
+        if T + sigma2 == 0:
+            raise ValueError("T and sigma2 are both 0: without noise there is no early-stopping "
+                             "optimum (the error falls all the time)")
+        return T + self.noise_weight * sigma2
+
+    def t_star(self, T: float, sigma2: float = 0.0, gamma: float = 0.0) -> float:
+        """Optimal stopping time; with ``gamma > 0`` to first order in ``gamma t*``."""
+        t = self.time_constant * self.effective_temperature(T, sigma2) ** self.time_exponent
+        if _check_nonnegative("gamma", gamma) > 0:
+            t *= 1.0 + self.decay_coefficients(T, sigma2)[0] * gamma * t
+        return t
+
+    def error(self, T: float, P: float, sigma2: float = 0.0, gamma: float = 0.0,
+              discrete: bool = False) -> float:
+        """Error at the optimum; ``gamma > 0`` to first order in ``gamma t*``.
+
+        ``discrete=True`` subtracts ``(T + sigma2) / (2 P)``: the sum over modes starts at
+        ``k = 1``, the integral of the closed form at ``k = 0``, and each fitted mode carries
+        the variance ``(T + sigma2) / P`` (Euler-Maclaurin end correction, half a mode).
+        """
+        P = _check_positive_real("P", P)
+        Teff = self.effective_temperature(T, sigma2)
+        E = self.error_prefactor * (Teff / P) ** self.error_exponent
+        if _check_nonnegative("gamma", gamma) > 0:
+            E *= 1.0 + self.decay_coefficients(T, sigma2)[1] * gamma * self.t_star(T, sigma2)
+        if discrete:
+            E -= (T + sigma2) / (2.0 * P)
+        return E
+
+    def fitted_modes(self, T: float, P: float, sigma2: float = 0.0) -> float:
+        """``n* = (C P 2t*)^b``: the modes with ``P lambda_k 2t* > 1``, fitted at the optimum.
+        The closed form needs ``1 << n* << P``; the corrections are of relative order ``n*/P``
+        (and ``(n*/N)^alpha`` from the modes beyond ``N``, slower when ``alpha < 1``)."""
+        b = 1.0 / (1.0 + self.alpha)
+        return (self.C * _check_positive_real("P", P) * 2.0 * self.t_star(T, sigma2)) ** b
+
+    def crossover_temperature(self, P: float) -> float:
+        """``T_eff`` at which ``n* = P``: ``C (1 - b) P^-alpha``. Much below it the fitted modes
+        have saturated at ``P`` and ``t*`` grows only logarithmically as ``T -> 0``."""
+        b = 1.0 / (1.0 + self.alpha)
+        return self.C * (1.0 - b) * _check_positive_real("P", P) ** -self.alpha
+
+    def decay_coefficients(self, T: float, sigma2: float = 0.0) -> tuple[float, float]:
+        """``(d ln t*/d(gamma t*), d ln E*/d(gamma t*))`` at ``gamma = 0`` (first order).
+
+        From the mode sums at ``gamma = 0`` and their first derivative in ``gamma``, each an
+        integral ``int u^p f(u) du`` over ``u = P lambda_k t`` with ``Gamma``-function values
+        (bias ``I_B``, thermal ``I_T``, label ``I_L``, in units of ``Gamma(1 - b)``).
+        """
+        Teff = self.effective_temperature(T, sigma2)
+        b = 1.0 / (1.0 + self.alpha)
+        IB = (2**b - 1) / b - 2 ** (b - 1)
+        IT = -(2 ** (b + 1)) / (b + 1)
+        IL = (1 - 2**b) * (1 - b) / (b * (b + 1))
+        Jt = (T * IT + 2 * sigma2 * IL) * (1 - b) / (2 * Teff)     # J t*, a pure number
+        d_time = -(2 * b * IB + (b + 1) * Jt) / ((1 - b) * 2 ** (b - 1))
+        d_error = b * 2 ** (1 - b) * (2 * IB + Jt)
+        return float(d_time), float(d_error)
+
+
+def thermal_dominated_stopping(alpha: float, M: int | None = None) -> ThermalDominated:
+    """Early stopping under Langevin noise (and label noise) in the limit of many data.
+
+    ``M`` sets the normalisation ``C = 1 / sum_{j<=M} j^-(1+alpha)`` of the spectrum
+    (default: ``M = inf``, ``C = 1 / zeta(1 + alpha)``). See :class:`ThermalDominated`.
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < math.inf:
+        raise ValueError(f"alpha must be a finite number > 0, got {alpha!r}")
+    from scipy.special import gamma as Gamma, zeta
+    b = 1.0 / (1.0 + alpha)
+    if M is None:
+        C = 1.0 / zeta(1.0 + alpha)
+    else:
+        M = _check_positive_int("M", M, 1)
+        C = 1.0 / float(np.sum(np.arange(1, M + 1, dtype=float) ** -(1.0 + alpha)))
+    return ThermalDominated(alpha=float(alpha), C=float(C), time_constant=(1 - b) / 2,
+                            time_exponent=-1.0, noise_weight=2 ** (1 - b) - 1,
+                            error_prefactor=float(Gamma(1 - b) * C**b * (1 - b) ** (b - 1)),
+                            error_exponent=1 - b, bias_fraction=b)
+
+
+def _check_positive_real(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _check_nonnegative(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
 
 
 def _check_params(params) -> Params:

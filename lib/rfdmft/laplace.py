@@ -91,6 +91,7 @@ import math
 
 import numpy as np
 from numba import njit
+from threadpoolctl import threadpool_limits
 
 from .model import ErrorCurve, Params, validate_times
 from .quadrature import mode_rule
@@ -539,17 +540,18 @@ def _two_point_bias(params: Params, tf, z, which, R1) -> np.ndarray:
     zf = np.concatenate([z, np.conj(z[:, -2::-1])], axis=1)
     qf = 1.0 / (1.0 + np.concatenate([R1, np.conj(R1[:, -2::-1])], axis=1))
     out = np.empty(tf.size)
-    for i in range(z.shape[0]):                                    # loop over windows
-        mu = (zf[i, K] / (1 - np.sin(phi))).real                     # the real node: mu (1 - sin phi)
-        omega = h * 1j * mu * np.cos(1j * u - phi) / (2j * np.pi)
-        G = 1.0 / (zf[i, :, None] + gamma + P * qf[i, :, None] * lam[None, :])
-        num = (G * plam) @ G.T
-        den = 1.0 - P * np.outer(qf[i], qf[i]) * ((G * lam2) @ G.T)
-        fac = (zf[i] + gamma) / zf[i]
-        F = np.outer(fac, fac) * num / den
-        sel = which == i
-        e = omega[None, :] * np.exp(tf[sel, None] * zf[i][None, :])
-        out[sel] = np.einsum("tj,jl,tl->t", e, F, e).real
+    with threadpool_limits(1, user_api="blas"):    # small products: threads cost more (bench)
+        for i in range(z.shape[0]):                                # loop over windows
+            mu = (zf[i, K] / (1 - np.sin(phi))).real               # the real node: mu (1 - sin phi)
+            omega = h * 1j * mu * np.cos(1j * u - phi) / (2j * np.pi)
+            G = 1.0 / (zf[i, :, None] + gamma + P * qf[i, :, None] * lam[None, :])
+            num = (G * plam) @ G.T
+            den = 1.0 - P * np.outer(qf[i], qf[i]) * ((G * lam2) @ G.T)
+            fac = (zf[i] + gamma) / zf[i]
+            F = np.outer(fac, fac) * num / den
+            sel = which == i
+            e = omega[None, :] * np.exp(tf[sel, None] * zf[i][None, :])
+            out[sel] = np.einsum("tj,jl,tl->t", e, F, e).real
     return out
 
 

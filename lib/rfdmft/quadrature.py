@@ -237,6 +237,9 @@ def mode_rule(params: Params) -> ModeRule:
     """The compressed sums for ``params`` (its ``N`` captured eigenvalues and teacher powers);
     cached on the spectrum, ``N`` and the teacher, so sweeps over ``P``, noise or time share it.
     Inside :func:`full_sums` the rule is the modes themselves."""
+    own = params.__dict__.get("_mode_rule")            # this Params' rule, kept on it
+    if own is not None and own[0] == _compressing:
+        return own[1]
     N = params.N
     teacher = None if params.isotropic else _digest(params.teacher, N)
     key = (N, params.M, params.alpha, _digest(params.eigenvalues_given, N), teacher, _compressing)
@@ -246,6 +249,7 @@ def mode_rule(params: Params) -> ModeRule:
         _CACHE[key] = rule
         if len(_CACHE) > 32:
             _CACHE.popitem(last=False)
+    object.__setattr__(params, "_mode_rule", (_compressing, rule))
     return rule
 
 

@@ -1,5 +1,5 @@
 """Shared test helpers: matplotlib draws off-screen; the book is built once per session and
-read in headless Chromium."""
+read in headless Chromium; the session runs on one numba and one BLAS thread."""
 
 import shutil
 import subprocess
@@ -11,7 +11,21 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numba  # noqa: E402
+import numpy  # noqa: E402, F401  (loads numpy's OpenBLAS before the limit below)
 import pytest  # noqa: E402
+import scipy.linalg  # noqa: E402, F401  (loads scipy's OpenBLAS before the limit below)
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+#: Threads of the test session, numba's and BLAS's: one each. Measured on the 2-core machine
+#: under the load of other work (load average 2.3-3.2), four alternated runs of the fast unit
+#: tests (test_model, test_simulation, test_laplace, test_paths, test_data, test_equilibrium,
+#: test_stopping; wall seconds): default threads (2 and 2) 24-59 s, median 34 s; one BLAS
+#: thread 20-25 s, median 21 s; one of each 18-27 s, median 21 s. tests/test_threads.py raises
+#: both to two where it checks that the threaded paths give the same numbers.
+SESSION_THREADS = 1
+numba.set_num_threads(SESSION_THREADS)
+_BLAS_LIMIT = threadpool_limits(SESSION_THREADS, user_api="blas")   # kept for the session
 
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"

@@ -5,12 +5,13 @@ import pytest
 
 from rfdmft import Params, equilibrium, krr_learning_curve
 from rfdmft import bench
-from rfdmft.paths import _euler_maruyama
+from rfdmft.paths import _euler_maruyama, _euler_maruyama_steps
 from rfdmft.simulation import sample_design
 
 
-@pytest.mark.parametrize("N", [30, 800])          # below and above paths.PARALLEL_MODES
-def test_numpy_reference_takes_the_same_euler_maruyama_steps(N):
+@pytest.mark.parametrize("N, parallel", [(30, False), (300, False), (300, True)])
+def test_numpy_reference_takes_the_same_euler_maruyama_steps(N, parallel):
+    """The serial and the threaded step (``paths.PARALLEL_MODES``) against the numpy loop."""
     params = Params(alpha=1.0, N=N, P=N // 2, gamma=0.05, T=0.02)
     rng = np.random.default_rng(4)
     A = sample_design(params, rng)
@@ -18,9 +19,11 @@ def test_numpy_reference_takes_the_same_euler_maruyama_steps(N):
     drives = rng.standard_normal((2, N))
     dt = 0.05 / np.linalg.eigvalsh(K)[-1]
     times = np.array([7 * dt, 40 * dt, 40 * dt, 101.5 * dt])
-    fast = _euler_maruyama(K, drives, params.T, times, dt, 9)
+    fast = _euler_maruyama_steps(K, drives, params.T, times, dt, 9, parallel)
     slow = bench.euler_maruyama_numpy(K, drives, params.T, times, dt, 9)
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-13 * np.abs(slow).max())
+    if not parallel:
+        np.testing.assert_array_equal(_euler_maruyama(K, drives, params.T, times, dt, 9), fast)
     # the thermal part is driven by the same random numbers, not merely the same distribution
     assert np.abs(slow[:, 2]).max() > 1e-3
     other = bench.euler_maruyama_numpy(K, drives, params.T, times, dt, 10)

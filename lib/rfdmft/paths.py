@@ -13,9 +13,11 @@ errors are the path's bias, label-noise and thermal parts; the cross terms have 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import numpy as np
+import numba
 from numba import njit, prange
 
 from .model import ErrorCurve, Params, validate_times
@@ -118,19 +120,36 @@ def _drift_step_parallel(K, w, drive, h, new):
         _drift_column(K, w, drive, h, new, j)
 
 
-#: Models with at least this many modes share each Euler-Maruyama step among threads (below,
-#: waking the threads every step costs more than it saves: measured on 2 cores).
-PARALLEL_MODES = 768
+#: Models with at least this many modes share each Euler-Maruyama step among numba's threads
+#: (when more than one is set); below, serial. Measured on this 2-core machine (medians of 5-7
+#: alternated calls of 20 steps, serial against 2 threads; the paths agree bit for bit): with
+#: the machine otherwise idle (load average 1.1, this process included), 2 threads lose below
+#: ~1200 modes (0.55-0.9x) and gain 1.8-2.1x from 1536 modes on; with other work on the
+#: machine, its usual state (load 2.2-9.5), they lose at every size measured: 0.07-0.8x from
+#: 256 to 3072 modes (each step waits for a thread the scheduler runs late), 0.73-0.87x at
+#: 4096-8192 (paths of 8192 modes already hold ~2.7 GB). So the steps are serial at every
+#: size: the same policy whatever the load, at most ~2x lost on an idle machine instead of up to
+#: 14x on a busy one. The value is read at each call: on a machine with cores to spare, set it
+#: to ~1536 (``python -m rfdmft bench``, "thread policy", measures both choices).
+PARALLEL_MODES = sys.maxsize
 
 
-@njit(cache=True)
 def _euler_maruyama(K, b, temperature, times, dt, seed):
     """Euler-Maruyama for ``dw = -(K w - b_s) dt + sqrt(2T) dB`` for the three parts.
 
     ``K = H + gamma`` (n x n, symmetric); ``b`` (2, n) the teacher and noise drives. Seeded here
     so the generator inside the compiled code is reproducible. Each step reads ``K`` once
-    (all three parts together), on several threads when ``n >= PARALLEL_MODES``.
+    (all three parts together), on numba's threads when ``n >= PARALLEL_MODES`` and more than
+    one thread is set (``numba.set_num_threads``), else serially: the same path either way.
     """
+    parallel = b.shape[1] >= PARALLEL_MODES and numba.get_num_threads() > 1
+    return _euler_maruyama_steps(K, b, temperature, times, dt, seed, parallel)
+
+
+@njit(cache=True)
+def _euler_maruyama_steps(K, b, temperature, times, dt, seed, parallel):
+    """The steps of :func:`_euler_maruyama`, each shared among numba's threads if ``parallel``
+    (the same arithmetic per row either way; for measurements and tests of the thread choice)."""
     np.random.seed(seed)
     n = b.shape[1]
     out = np.zeros((times.size, 3, n))
@@ -140,7 +159,6 @@ def _euler_maruyama(K, b, temperature, times, dt, seed):
     drive[:2] = b
     now = 0.0
     amplitude = math.sqrt(2.0 * temperature)
-    parallel = n >= PARALLEL_MODES
     for j in range(times.size):
         steps = int(math.ceil((times[j] - now) / dt - 1e-9))
         h = (times[j] - now) / steps if steps > 0 else 0.0

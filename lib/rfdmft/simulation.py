@@ -40,21 +40,18 @@ __all__ = ["sample_design", "design_error", "simulate", "design_seeds", "one_bla
 MAX_DESIGN_ENTRIES = 10**9
 
 
-#: Designs with fewer entries than this are factored on one BLAS thread (see ``one_blas_thread``).
-SMALL_DESIGN_ENTRIES = 2_000_000
-
-
 def one_blas_thread(entries: int = 0):
     """Context limiting BLAS (OpenBLAS: numpy's and scipy's) to one thread, at every size.
 
-    ``entries`` (the size of the matrices factored) is accepted for compatibility and no longer
-    changes the choice: on this 2-core machine, measured with medians of 5 alternated calls
-    (1 against 2 BLAS threads), two threads gain at most 1.5-2x while the other core is idle
-    (a 1000 x 4000 design: 0.72 s against 0.48 s) and lose 1.2-20x while it is busy, the usual
-    state of a shared machine (designs of 250 x 1000 to 2000 x 8000: 0.06-0.42x; the data
-    module's ``eigh`` of 300-1797 kernels: 0.05-0.78x, its readout SVD 0.84x; the fast unit
-    tests 1.6x faster on one thread). One thread bounds the loss at 2x; see ``python -m rfdmft
-    bench`` ("thread policy"), which re-measures both choices.
+    ``entries`` (the size of the matrices factored) is accepted for compatibility and does not
+    change the choice: on this 2-core machine, measured
+    with medians of 3-5 alternated calls (1 against 2 BLAS threads), two threads gain at most
+    1.5-2x while the other core is idle (a 1000 x 4000 design: 0.72 s against 0.48 s) and lose
+    1.2-20x while it is busy, the usual state of a shared machine (load average 2-9.5: designs
+    of 250 x 1000 to 2000 x 8000 0.06-0.42x; the data module's ``eigh`` of 300-1797 kernels
+    0.05-0.78x, e.g. the digits kernel (n = 1797) 2.2 s against 16.8 s; its readout SVD 0.84x;
+    the fast unit tests 1.6x faster on one thread). One thread at every size bounds the loss at
+    2x whatever the load; ``python -m rfdmft bench`` ("thread policy") re-measures both choices.
     """
     return threadpool_limits(1, user_api="blas")
 
@@ -63,8 +60,9 @@ def one_blas_thread(entries: int = 0):
 #: (medians of 5 alternated calls of ``design_error``, 200 times, Gram route): (P, N) =
 #: (1000, 4000) 0.72 s on one thread, 0.48 s on two with the other core nearly idle; under load
 #: (load average 2-3) (250, 1000) 39 ms vs 0.64 s, (500, 2000) 0.29 s vs 0.69 s, (2000, 8000)
-#: 5.2 s vs 23 s (spread 3.4-28 s). Earlier, at load 3.5-4.6: (1000, 4000) 0.67 s vs 11 s.
-#: Two threads gain at most 2x and lose up to 20x, so one thread.
+#: 5.2 s vs 23 s (spread 3.4-28 s); at load 5.5-9.5 (1000, 4000) 2.3 s vs 17 s. Earlier, at
+#: load 3.5-4.6: (1000, 4000) 0.67 s vs 11 s. Two threads gain at most 2x and lose up to 20x,
+#: so one thread.
 SIMULATOR_BLAS_THREADS = 1
 
 

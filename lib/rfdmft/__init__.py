@@ -4,11 +4,12 @@ explained by dynamical mean-field theory.
 Modules: ``model`` (parameters, spectrum, results), ``simulation`` (exact finite-size
 simulator), ``paths`` (sample paths of the stochastic dynamics), ``laplace`` (DMFT by inverse
 Laplace transform), ``dmft`` (DMFT in the time domain), ``equilibrium`` (``t = inf``:
-kernel ridge regression and the Bayesian posterior), ``fitting`` (power-law fits with honest
-uncertainty), ``scaling`` (predicted exponents, the compute-optimal frontier), ``stopping``
-(optimal stopping), ``data`` (kernels, spectra and teachers from data, random-feature
-networks), ``sweeps`` (parameter grids with a cache and any executor), ``plotting``,
-``widgets``, ``cli``, ``bench``.
+kernel ridge regression and the Bayesian posterior), ``quadrature`` (compressed sums over
+modes), ``finite_size`` (exact finite-size design averages and the first correction to the
+theory), ``fitting`` (power-law fits with honest uncertainty), ``scaling`` (predicted
+exponents, the compute-optimal frontier), ``stopping`` (optimal stopping), ``data`` (kernels,
+spectra and teachers from data, random-feature networks), ``sweeps`` (parameter grids with a
+cache and any executor), ``plotting``, ``widgets``, ``cli``, ``bench``.
 """
 
 from .dmft import solve_time_domain, theory_time_domain

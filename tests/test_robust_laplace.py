@@ -245,3 +245,15 @@ def test_threshold_late_times_follow_the_hard_edge_laws():
     for part, power in (("bias", 0.5), ("label_variance", -0.5), ("thermal_variance", -0.5)):
         scaled = getattr(curve, part) * t**power
         assert np.all(np.abs(scaled / scaled[0] - 1) <= 1e-9), (part, scaled)
+
+
+@pytest.mark.parametrize("z", [1e-12j, 1e-12 + 1e-12j, 1e-15j])
+def test_response_next_to_the_real_axis_is_the_static_one(z):
+    """Just above the real axis at s ~ gamma the response is R(0) = kappa D / gamma of the
+    static theory (an independent root-find). Newton once landed on an unphysical root there
+    (R = -11.04), which an absolute slack in the branch check let through."""
+    params = Params(alpha=0.5, N=150, P=100, gamma=1e-2)
+    R, _ = solve_response(params, [z])
+    R0 = equilibrium(params).R0
+    assert abs(R[0] - R0) <= 1e-9 * R0 + abs(z) * 10 * R0 / params.gamma, (R[0], R0)
+    assert R[0].imag <= 0

@@ -131,10 +131,15 @@
         throw fail("ValueError", "t must be non-negative numbers (inf allowed), got " + pyFloat(t[i]));
       if (t[i] === Infinity) anyInf = true;
     }
-    if (p && anyInf && !hasEquilibrium(p))
-      throw fail("ValueError", "t = inf is not allowed with T = " + pyG(p.T) + " > 0, gamma = 0 and N = " +
-        p.N + " >= P = " + p.P + ": the weights diffuse in the null space of H and the thermal " +
-        "variance grows without bound; use gamma > 0, N < P, or finite times");
+    if (p && anyInf && !hasEquilibrium(p)) {
+      var why = p.N > p.P
+        ? "N = " + p.N + " > P = " + p.P + ": the weights diffuse freely in the null space of H " +
+          "and the thermal variance grows without bound"
+        : "N = P = " + p.N + ": H has no null space, but its smallest eigenvalues accumulate at " +
+          "zero and the thermal variance T int dmu(h)/h diverges";
+      throw fail("ValueError", "t = inf is not allowed with T = " + pyG(p.T) + " > 0, gamma = 0 and " +
+        why + "; use gamma > 0, N < P, or finite times");
+    }
     return t;
   }
 

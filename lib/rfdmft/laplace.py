@@ -200,7 +200,10 @@ def _physical(w, s):
     if b == 0.0:
         return s.real > 0.0 and abs(w.imag) <= tol * abs(w) and -tol * abs(w) <= w.real \
             and w.real <= (1.0 + tol) / s.real
-    if abs(2.0 * b * w + 1j) > 1.0 + tol:
+    # the disc |2 b w + i| <= 1, i.e. sign(b) (Im w + b |w|^2) <= 0, with a slack relative to the
+    # size of its terms (an absolute slack on |2 b w + i| accepts any w with |b w| ~ 1e-9)
+    aw = abs(w)
+    if math.copysign(1.0, b) * (w.imag + b * aw * aw) > tol * abs(b) * (aw * aw + aw / abs(s)):
         return False
     cross = ((1.0 / s).conjugate() * w).imag
     return cross * b >= -tol * abs(w) / abs(s) * abs(b)

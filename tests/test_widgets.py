@@ -175,3 +175,20 @@ def test_explorers_say_what_they_draw_in_each_face():
     config = placeholder_config(bayes_explorer())
     assert config["kind"] == "bayes" and config["Ps"][0] == 10 and config["Ps"][-1] == 10_000
     plt.close("all")
+
+
+def test_explorer_draws_the_median_where_the_mean_over_designs_is_infinite(recwarn):
+    import matplotlib.pyplot as plt
+    from rfdmft.widgets import draw_explorer
+
+    params = rf.Params(alpha=1.0, N=25, P=25, sigma2=0.01)       # ridgeless threshold
+    fig, ax = plt.subplots()
+    curve = draw_explorer(ax, params)
+    limit = [line for line in ax.lines if "median" in line.get_label()]
+    assert len(limit) == 1 and np.allclose(limit[0].get_ydata(), curve.error_median[-1])
+    assert not [w for w in recwarn if "mean over designs is infinite" in str(w.message)]
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    draw_explorer(ax, params.replace(P=50))                      # finite mean: the mean
+    assert not [line for line in ax.lines if "median" in line.get_label()]
+    plt.close(fig)

@@ -28,13 +28,14 @@ import html
 import json
 import re
 import time
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from .model import ErrorCurve, Params
 from .plotting import PART_COLORS, PART_LABELS, log_axes, plot_curve, plot_limit, plot_parts
-from .simulation import simulate
+from .simulation import HeavyTailWarning, heavy_tailed, simulate
 
 __all__ = ["SIZES", "LEVELS", "THEORY_SIZES", "THEORY_LEVELS", "BAYES_VARIANCES",
            "M_FACTORS", "Explorer", "explorer_times", "draw_explorer", "explorer",
@@ -67,15 +68,22 @@ def draw_explorer(ax, params: Params, designs: int = 4, seed: int = 0,
                   times=None) -> ErrorCurve:
     """Simulate ``params`` and draw its error parts on ``ax`` (log axes); returns the curve.
 
-    Where an equilibrium exists, the long-time limit ``E_g(t = inf)`` is added as a dotted line.
+    Where an equilibrium exists, the long-time limit ``E_g(t = inf)`` is added as a dotted line:
+    the mean over designs, or their median where the mean is infinite (:func:`heavy_tailed`).
     """
     t = explorer_times() if times is None else np.asarray(times, dtype=float)
     if params.has_equilibrium:
         t = np.append(t, np.inf)
-    curve = simulate(params, t, designs=designs, seed=seed)
+    with warnings.catch_warnings():           # heavy tails are handled below, not warned about
+        warnings.simplefilter("ignore", HeavyTailWarning)
+        curve = simulate(params, t, designs=designs, seed=seed)
     plot_parts(ax, curve)                      # drops t = inf from the log axes
     if params.has_equilibrium:
-        plot_limit(ax, curve.error[-1], color=PART_COLORS["error"], label=r"$E_g(t=\infty)$")
+        if heavy_tailed(params, [np.inf])[0]:
+            plot_limit(ax, curve.error_median[-1], color=PART_COLORS["error"],
+                       label=r"$E_g(t=\infty)$, median" "\n" "(the mean is infinite)")
+        else:
+            plot_limit(ax, curve.error[-1], color=PART_COLORS["error"], label=r"$E_g(t=\infty)$")
     log_axes(ax)
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
     return curve

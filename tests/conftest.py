@@ -26,6 +26,9 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 SESSION_THREADS = 1
 numba.set_num_threads(SESSION_THREADS)
 _BLAS_LIMIT = threadpool_limits(SESSION_THREADS, user_api="blas")   # kept for the session
+import rfdmft.simulation  # noqa: E402
+
+rfdmft.simulation.MAX_THREADS = SESSION_THREADS   # the library's load-aware policy stays at one
 
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"

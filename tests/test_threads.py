@@ -49,14 +49,26 @@ def test_threaded_euler_maruyama_takes_the_serial_path_bit_for_bit(N):
     assert np.array_equal(threaded, serial)
 
 
-def test_the_euler_maruyama_steps_are_serial_at_every_size_by_default():
-    """The measured policy (see ``paths.PARALLEL_MODES``): no size reaches the threshold."""
-    assert PARALLEL_MODES >= 2**40
+def test_threads_only_where_a_core_is_idle_and_the_work_is_large(monkeypatch):
+    """The measured policy: a second thread only for large work (``THREADED_ENTRIES``,
+    ``PARALLEL_MODES``) and only while the load average leaves a core idle."""
+    from rfdmft import simulation
+
+    monkeypatch.setattr(simulation, "MAX_THREADS", None)
+    monkeypatch.setattr(simulation.os, "cpu_count", lambda: 2)
+    for load, spare in ((0.2, 1), (1.0, 1), (1.4, 1), (1.6, 0), (2.0, 0), (7.5, 0)):
+        monkeypatch.setattr(simulation.os, "getloadavg", lambda load=load: (load, load, load))
+        assert simulation.spare_cores() == spare, load
+        assert simulation.blas_threads(simulation.THREADED_ENTRIES) == 1 + spare
+        assert simulation.blas_threads(simulation.THREADED_ENTRIES - 1) == 1
+    monkeypatch.setattr(simulation, "MAX_THREADS", 1)          # the test session's setting
+    monkeypatch.setattr(simulation.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert simulation.spare_cores() == 0
 
 
-def test_euler_maruyama_shares_steps_from_parallel_modes_on_when_threads_are_set(monkeypatch):
-    """The threshold is read at each call (a machine with cores to spare may lower it), and
-    only counts when numba has more than one thread."""
+def test_euler_maruyama_shares_steps_from_parallel_modes_on_when_a_core_is_idle(monkeypatch):
+    """The threshold is read at each call, and only counts when numba has more than one thread
+    and a core is idle."""
     chosen = []
     monkeypatch.setattr(paths, "_euler_maruyama_steps",
                         lambda K, b, T, times, dt, seed, parallel: chosen.append(parallel))
@@ -67,11 +79,13 @@ def test_euler_maruyama_shares_steps_from_parallel_modes_on_when_threads_are_set
     if numba.config.NUMBA_NUM_THREADS >= TWO:
         numba.set_num_threads(TWO)
         try:
-            for n in (63, 64):
-                _euler_maruyama(dummy, np.zeros((2, n)), 0.0, np.ones(1), 0.1, 0)
+            for spare in (1, 0):
+                monkeypatch.setattr(paths, "spare_cores", lambda spare=spare: spare)
+                for n in (63, 64):
+                    _euler_maruyama(dummy, np.zeros((2, n)), 0.0, np.ones(1), 0.1, 0)
         finally:
             numba.set_num_threads(1)
-        assert chosen == [False, False, False, True]
+        assert chosen == [False, False, False, True, False, False]
     else:
         assert chosen == [False, False]
 

@@ -775,10 +775,12 @@ def _krr_rows(report: _Report, quick: bool):
     report.results["krr_over_peer"] = worst
 
 
-def _policy_row(report: _Report, name: str, what: str, chosen: tuple, other: tuple):
+def _policy_row(report: _Report, name: str, what: str, chosen: tuple, other: tuple,
+                judged: bool = True):
     """One measured thread choice: ``chosen`` and ``other`` are ``(label, Timing)``; the
     chosen setting is judged slower (a missed target) when the ratio of medians exceeds 1.1
-    and the per-round ratios' lower quartile exceeds 1 (slower beyond the spread)."""
+    and the per-round ratios' lower quartile exceeds 1 (slower beyond the spread).
+    ``judged=False``: a choice made for another reason; the row shows what it costs."""
     (chosen_label, mine), (other_label, theirs) = chosen, other
     ratio = mine.over(theirs)
     q1, q3 = ratio.quartiles
@@ -791,6 +793,9 @@ def _policy_row(report: _Report, name: str, what: str, chosen: tuple, other: tup
     else:
         verdict = f"a tie within the spread (chosen: {chosen_label})"
         ok = True
+    if not judged:
+        verdict = verdict.replace("SLOWER", "slower") + " (not judged: see above)"
+        ok = None
     report.results[name] = ratio.value
     report.row(name, f"thread policy, {what}: {chosen_label} {mine.text()} [{mine.threads}] vs "
                f"{other_label} {theirs.text()} [{theirs.threads}]; chosen / other = "
@@ -799,8 +804,8 @@ def _policy_row(report: _Report, name: str, what: str, chosen: tuple, other: tup
 
 def _thread_policy_rows(report: _Report, quick: bool):
     """Both sides of each thread choice, side by side: numba's serial and parallel
-    Euler-Maruyama step (``paths.PARALLEL_MODES``: serial at every size) below and above the
-    crossover of an idle machine and at the largest practical size; one against two BLAS
+    Euler-Maruyama step (``paths.PARALLEL_MODES``, threads only while a core is idle) below and
+    above the crossover of an idle machine and at the largest practical size; one against two BLAS
     threads for the simulator's designs (``simulation.SIMULATOR_BLAS_THREADS``) and the data
     module's eigendecomposition (``simulation.one_blas_thread``)."""
     import numba
@@ -834,12 +839,15 @@ def _thread_policy_rows(report: _Report, quick: bool):
              (lambda K=K: _euler_maruyama_steps(K, b, 0.01, times, dt, 5, True), {"numba": two})],
             budget=0.2 if quick else 4.0, max_rounds=7, warmup=False)      # warmed up above
         pair = [("serial", serial), (f"{two} numba threads", threaded)]
-        chosen = pair[1] if n >= PARALLEL_MODES else pair[0]
-        other = pair[0] if n >= PARALLEL_MODES else pair[1]
-        side = "at or above" if n >= PARALLEL_MODES else "below"
+        spare = simulation.spare_cores()               # the policy's view of the load, now
+        threads = n >= PARALLEL_MODES and spare > 0
+        chosen = pair[1] if threads else pair[0]
+        other = pair[0] if threads else pair[1]
+        side = (("at or above" if n >= PARALLEL_MODES else "below")
+                + f" PARALLEL_MODES = {threshold}, {spare} spare core{'s' * (spare != 1)}")
         _policy_row(report, f"thread_policy_paths_{n}",
-                    f"Euler-Maruyama step (rfdmft.paths), N = {n}, {steps} steps ({side} "
-                    f"PARALLEL_MODES = {threshold}; paths {'identical' if same else 'DIFFER'})",
+                    f"Euler-Maruyama step (rfdmft.paths), N = {n}, {steps} steps ({side}; "
+                    f"paths {'identical' if same else 'DIFFER'})",
                     chosen, other)
         if not same:
             report.row(f"thread_policy_paths_{n}_same", "the serial and the threaded "
@@ -859,8 +867,9 @@ def _thread_policy_rows(report: _Report, quick: bool):
         pair = {1: ("1 BLAS thread", one), 2: ("2 BLAS threads", two_blas)}
         _policy_row(report, f"thread_policy_design_{P}x{N}",
                     f"one simulated design (design_error), P x N = {P} x {N} "
-                    f"(SIMULATOR_BLAS_THREADS = {chosen_blas})",
-                    pair[chosen_blas], pair[3 - chosen_blas])
+                    f"(SIMULATOR_BLAS_THREADS = {chosen_blas}, chosen so that a design's numbers "
+                    f"do not depend on the load or on how a sweep runs)",
+                    pair[chosen_blas], pair[3 - chosen_blas], judged=False)
 
     pool = data.load_digits_pool()
     X = pool.X[: 300] if quick else pool.X

@@ -13,7 +13,6 @@ errors are the path's bias, label-noise and thermal parts; the cross terms have 
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +20,8 @@ import numba
 from numba import njit, prange
 
 from .model import ErrorCurve, Params, validate_times
-from .simulation import _average, check_size, design_seeds, one_blas_thread, sample_design
+from .simulation import (_average, check_size, design_seeds, one_blas_thread, sample_design,
+                         spare_cores)
 
 __all__ = ["SamplePath", "sample_path", "simulate_paths"]
 
@@ -121,17 +121,13 @@ def _drift_step_parallel(K, w, drive, h, new):
 
 
 #: Models with at least this many modes share each Euler-Maruyama step among numba's threads
-#: (when more than one is set); below, serial. Measured on this 2-core machine (medians of 5-7
-#: alternated calls of 20 steps, serial against 2 threads; the paths agree bit for bit): with
-#: the machine otherwise idle (load average 1.1, this process included), 2 threads lose below
-#: ~1200 modes (0.55-0.9x) and gain 1.8-2.1x from 1536 modes on; with other work on the
-#: machine, its usual state (load 2.2-9.5), they lose at every size measured: 0.07-0.8x from
-#: 256 to 3072 modes (each step waits for a thread the scheduler runs late), 0.73-0.87x at
-#: 4096-8192 (paths of 8192 modes already hold ~2.7 GB). So the steps are serial at every
-#: size: the same policy whatever the load, at most ~2x lost on an idle machine instead of up to
-#: 14x on a busy one. The value is read at each call: on a machine with cores to spare, set it
-#: to ~1536 (``python -m rfdmft bench``, "thread policy", measures both choices).
-PARALLEL_MODES = sys.maxsize
+#: when a core is idle (:func:`rfdmft.simulation.spare_cores`); otherwise, and below, serial.
+#: Measured on this 2-core machine (medians of alternated calls, serial against 2 threads; the
+#: paths agree bit for bit): with the other core idle, 2 threads gain 1.8-1.9x from 1024 modes
+#: on and lose below ~1000 (0.55-0.9x); with it busy (load 2.2-9.5) they lose at every size
+#: measured (0.07-0.8x from 256 to 3072 modes: each step waits for a thread the scheduler runs
+#: late; 0.73-1.0x at 4096-8192).
+PARALLEL_MODES = 1024
 
 
 def _euler_maruyama(K, b, temperature, times, dt, seed):
@@ -139,10 +135,12 @@ def _euler_maruyama(K, b, temperature, times, dt, seed):
 
     ``K = H + gamma`` (n x n, symmetric); ``b`` (2, n) the teacher and noise drives. Seeded here
     so the generator inside the compiled code is reproducible. Each step reads ``K`` once
-    (all three parts together), on numba's threads when ``n >= PARALLEL_MODES`` and more than
-    one thread is set (``numba.set_num_threads``), else serially: the same path either way.
+    (all three parts together), on numba's threads when ``n >= PARALLEL_MODES``, more than
+    one thread is set (``numba.set_num_threads``) and a core is idle, else serially: the same
+    path either way.
     """
-    parallel = b.shape[1] >= PARALLEL_MODES and numba.get_num_threads() > 1
+    parallel = (b.shape[1] >= PARALLEL_MODES and numba.get_num_threads() > 1
+                and spare_cores() > 0)
     return _euler_maruyama_steps(K, b, temperature, times, dt, seed, parallel)
 
 

@@ -24,6 +24,8 @@ else, for steep spectra, LAPACK's Jacobi SVD with high relative accuracy.
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 import warnings
 
 import numpy as np
@@ -33,6 +35,7 @@ from threadpoolctl import threadpool_limits
 from .model import ErrorCurve, Params, check_memory, validate_times
 
 __all__ = ["sample_design", "design_error", "simulate", "design_seeds", "one_blas_thread",
+           "blas_threads", "spare_cores",
            "MAX_DESIGN_ENTRIES", "check_size", "exact_memory", "paths_memory", "time_design",
            "heavy_tailed", "HeavyTailWarning"]
 
@@ -40,20 +43,48 @@ __all__ = ["sample_design", "design_error", "simulate", "design_seeds", "one_bla
 MAX_DESIGN_ENTRIES = 10**9
 
 
-def one_blas_thread(entries: int = 0):
-    """Context limiting BLAS (OpenBLAS: numpy's and scipy's) to one thread, at every size.
+#: Upper bound on the threads any policy below chooses (``None``: the cores). The tests set 1.
+MAX_THREADS: int | None = None
 
-    ``entries`` (the size of the matrices factored) is accepted for compatibility and does not
-    change the choice: on this 2-core machine, measured
-    with medians of 3-5 alternated calls (1 against 2 BLAS threads), two threads gain at most
-    1.5-2x while the other core is idle (a 1000 x 4000 design: 0.72 s against 0.48 s) and lose
-    1.2-20x while it is busy, the usual state of a shared machine (load average 2-9.5: designs
-    of 250 x 1000 to 2000 x 8000 0.06-0.42x; the data module's ``eigh`` of 300-1797 kernels
-    0.05-0.78x, e.g. the digits kernel (n = 1797) 2.2 s against 16.8 s; its readout SVD 0.84x;
-    the fast unit tests 1.6x faster on one thread). One thread at every size bounds the loss at
-    2x whatever the load; ``python -m rfdmft bench`` ("thread policy") re-measures both choices.
+#: Matrices with at least this many entries may get a second BLAS thread (when a core is idle):
+#: on an idle 2-core machine the digits kernel (1797 x 1797) factors 1.7x faster on two threads
+#: and a 1000 x 4000 design 1.3x, while 250 x 1000 is 3x slower even there.
+THREADED_ENTRIES = 2_000_000
+
+
+def spare_cores() -> int:
+    """Cores this process may add threads on: the cores minus the one-minute load average
+    (this process's own running thread counted as one), rounded; 0 when unknown. Measured here:
+    a second thread gains up to ~2x while the other core is idle and loses up to 20x while it
+    is busy, so threads are only added when the load says a core is free."""
+    cores = os.cpu_count() or 1
+    if MAX_THREADS is not None:
+        cores = min(cores, int(MAX_THREADS))
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return 0
+    return max(0, int(math.floor(cores - max(load, 1.0) + 0.5)))
+
+
+def blas_threads(entries: int = 0) -> int:
+    """BLAS threads for factoring matrices of ``entries`` entries: one, plus the spare cores
+    (:func:`spare_cores`) when ``entries >= THREADED_ENTRIES``."""
+    return 1 + (spare_cores() if entries >= THREADED_ENTRIES else 0)
+
+
+def one_blas_thread(entries: int = 0):
+    """Context setting BLAS (OpenBLAS: numpy's and scipy's) to :func:`blas_threads` threads:
+    one, unless the matrices are large (``entries >= THREADED_ENTRIES``) and a core is idle.
+
+    Measured on this 2-core machine with medians of alternated calls (1 against 2 BLAS
+    threads): with the other core idle two threads gain 1.3-1.7x on large matrices (a 1000 x
+    4000 design, the digits kernel) and lose 3x on small ones (250 x 1000); with the other core
+    busy, the usual state of a shared machine (load average 2-9.5), they lose 1.2-20x at every
+    size (designs of 250 x 1000 to 2000 x 8000 0.06-0.42x; the digits kernel's ``eigh`` 2.2 s
+    against 16.8 s). ``python -m rfdmft bench`` ("thread policy") re-measures both choices.
     """
-    return threadpool_limits(1, user_api="blas")
+    return threadpool_limits(blas_threads(entries), user_api="blas")
 
 
 #: BLAS threads of :func:`simulate` at every design size. Measured on this 2-core machine
@@ -61,8 +92,9 @@ def one_blas_thread(entries: int = 0):
 #: (1000, 4000) 0.72 s on one thread, 0.48 s on two with the other core nearly idle; under load
 #: (load average 2-3) (250, 1000) 39 ms vs 0.64 s, (500, 2000) 0.29 s vs 0.69 s, (2000, 8000)
 #: 5.2 s vs 23 s (spread 3.4-28 s); at load 5.5-9.5 (1000, 4000) 2.3 s vs 17 s. Earlier, at
-#: load 3.5-4.6: (1000, 4000) 0.67 s vs 11 s. Two threads gain at most 2x and lose up to 20x,
-#: so one thread.
+#: load 3.5-4.6: (1000, 4000) 0.67 s vs 11 s. Two threads gain at most 1.3-2x and lose up to
+#: 20x; and one thread makes a design's numbers independent of the machine's load and of how a
+#: sweep runs (serial, process pool or Dask: bit for bit), so the simulator keeps one thread.
 SIMULATOR_BLAS_THREADS = 1
 
 

@@ -774,6 +774,47 @@ class _Operators:
         return out
 
 
+@njit(cache=True, inline="always", fastmath={"nsz", "arcp", "contract", "reassoc"})
+def _solve_entry(Lr, sg, Pm, C, k, i0, b0, i, j, tmp):
+    """One entry ``C[i, j]`` (and its mirror) of the block solves below, from ``k`` (the part of
+    ``K`` for this entry) and the columns ``b0 <= b < j`` of this block already solved:
+    completes ``P_m[i, j]`` with the rows ``a`` in ``[i0, i)``, solves for ``C[i, j]`` (which
+    enters ``P_m[i, j]`` through ``s_m Op_m[i, i]``) and adds that term to ``P_m[i, j]``."""
+    r = sg.size
+    Li = Lr[i]
+    Pi = Pm[i]
+    Lj = Lr[j]
+    dii = Li[i]
+    djj = Lj[j]
+    for mk in range(r):
+        tmp[mk] = 0.0
+    for a_ in range(i0, i):
+        x = C[a_, j]
+        La = Li[a_]
+        for mk in range(r):
+            tmp[mk] += La[mk] * x
+    Pij = Pi[j]
+    for mk in range(r):
+        Pij[mk] += sg[mk] * tmp[mk]
+    num = k
+    for b in range(b0, j):
+        Pb = Pi[b]
+        Lb = Lj[b]
+        sm = 0.0
+        for mk in range(r):
+            sm += Pb[mk] * Lb[mk]
+        num += sm
+    den = 1.0
+    for mk in range(r):
+        num += Pij[mk] * djj[mk]
+        den -= sg[mk] * dii[mk] * djj[mk]
+    cij = num / den
+    C[i, j] = cij
+    C[j, i] = cij
+    for mk in range(r):
+        Pij[mk] += sg[mk] * dii[mk] * cij
+
+
 @njit(cache=True, fastmath={"nsz", "arcp", "contract", "reassoc"})
 def _solve_block_off(Lr, sg, Pm, C, K, i0, i1, j0, j1):
     """Entries ``C[i, j]``, ``i0 <= i < i1``, ``j0 <= j < j1 <= i0`` (and their mirror), given
@@ -782,43 +823,10 @@ def _solve_block_off(Lr, sg, Pm, C, K, i0, i1, j0, j1):
 
     Column by column, then row by row: ``C[i, j] = K + sum_m sum_{j0 <= b <= j} P_m[i, b]
     Op_m[j, b]``; the unknown ``C[i, j]`` enters ``P_m[i, j]`` through ``s_m Op_m[i, i]``."""
-    r = sg.size
-    tmp = np.empty(r)
+    tmp = np.empty(sg.size)
     for j in range(j0, j1):
-        Lj = Lr[j]
-        djj = Lj[j]
         for i in range(i0, i1):
-            Li = Lr[i]
-            Pi = Pm[i]
-            # complete P_m[i, j] with the rows a in [i0, i) of this block
-            for mk in range(r):
-                tmp[mk] = 0.0
-            for a_ in range(i0, i):
-                x = C[a_, j]
-                La = Li[a_]
-                for mk in range(r):
-                    tmp[mk] += La[mk] * x
-            Pij = Pi[j]
-            for mk in range(r):
-                Pij[mk] += sg[mk] * tmp[mk]
-            num = K[i - i0, j - j0]
-            for b in range(j0, j):
-                Pb = Pi[b]
-                Lb = Lj[b]
-                sm = 0.0
-                for mk in range(r):
-                    sm += Pb[mk] * Lb[mk]
-                num += sm
-            den = 1.0
-            dii = Li[i]
-            for mk in range(r):
-                num += Pij[mk] * djj[mk]
-                den -= sg[mk] * dii[mk] * djj[mk]
-            cij = num / den
-            C[i, j] = cij
-            C[j, i] = cij
-            for mk in range(r):
-                Pij[mk] += sg[mk] * dii[mk] * cij
+            _solve_entry(Lr, sg, Pm, C, K[i - i0, j - j0], i0, j0, i, j, tmp)
 
 
 @njit(cache=True, fastmath={"nsz", "arcp", "contract", "reassoc"})
@@ -826,42 +834,10 @@ def _solve_block_diag(Lr, sg, Pm, C, K, i0, i1):
     """The diagonal block ``C[i, j]``, ``i0 <= j <= i < i1``, given ``K = F + sum_m sum_{b <
     i0} P_m[i, b] Op_m[j, b]`` and ``Pm[i, b]`` (``b`` in the block) holding the part ``a <
     i0`` of ``P_m[i, b]``. Row by row, then column by column (see :func:`_solve_block_off`)."""
-    r = sg.size
-    tmp = np.empty(r)
+    tmp = np.empty(sg.size)
     for i in range(i0, i1):
-        Li = Lr[i]
-        Pi = Pm[i]
-        dii = Li[i]
         for j in range(i0, i + 1):
-            Lj = Lr[j]
-            djj = Lj[j]
-            for mk in range(r):
-                tmp[mk] = 0.0
-            for a_ in range(i0, i):
-                x = C[a_, j]
-                La = Li[a_]
-                for mk in range(r):
-                    tmp[mk] += La[mk] * x
-            Pij = Pi[j]
-            for mk in range(r):
-                Pij[mk] += sg[mk] * tmp[mk]
-            num = K[i - i0, j - i0]
-            for b in range(i0, j):
-                Pb = Pi[b]
-                Lb = Lj[b]
-                sm = 0.0
-                for mk in range(r):
-                    sm += Pb[mk] * Lb[mk]
-                num += sm
-            den = 1.0
-            for mk in range(r):
-                num += Pij[mk] * djj[mk]
-                den -= sg[mk] * dii[mk] * djj[mk]
-            cij = num / den
-            C[i, j] = cij
-            C[j, i] = cij
-            for mk in range(r):
-                Pij[mk] += sg[mk] * dii[mk] * cij
+            _solve_entry(Lr, sg, Pm, C, K[i - i0, j - i0], i0, i0, i, j, tmp)
 
 
 def _march(ops: _Operators, F: np.ndarray, block: int = 16, work=None) -> np.ndarray:

@@ -86,3 +86,13 @@ def test_bad_arguments():
         sample_path(PARAMS, [1.0], integrator="euler", dt=-1.0)
     with pytest.raises(ValueError, match="^t = inf is not allowed"):
         sample_path(Params(alpha=1, N=10, P=5, T=1.0), [np.inf])
+
+
+def test_sample_paths_refuse_discrete_time():
+    """Sample paths integrate the continuous dynamics: a learning rate is refused, not ignored."""
+    from rfdmft.paths import sample_path, simulate_paths
+
+    params = Params(alpha=1.0, N=20, P=10, lr=0.01)
+    for call in (lambda: sample_path(params, [1.0]), lambda: simulate_paths(params, [1.0], 2)):
+        with pytest.raises(ValueError, match="lr = 0.01"):
+            call()

@@ -143,3 +143,15 @@ def test_static_theory_equals_the_full_sums(params):
         a, b = getattr(compressed_eq, name), getattr(full_eq, name)
         assert a == b or abs(a - b) <= 1e-9 * abs(b), (name, a, b)
     assert relative_difference(compressed_curve, full_curve, 0.0) <= 1e-9
+
+
+def test_equal_eigenvalues_make_one_exact_node():
+    """A band of equal eigenvalues (a flat spectrum) has zero width in log lambda: one node
+    carrying the count (was a division by zero)."""
+    lam = np.r_[np.full(300, 0.5), np.full(200, 0.25)]
+    powers = np.linspace(2.0, 1.0, 500)
+    rule = compress(lam, powers)
+    f = lambda x: 1.0 / (0.3 + x)
+    assert rule.weight @ f(rule.lam) == pytest.approx(np.sum(f(lam)), rel=1e-14)
+    assert rule.power @ f(rule.lam) == pytest.approx(powers @ f(lam), rel=1e-14)
+    assert rule.lam.size <= 70

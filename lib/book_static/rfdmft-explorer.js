@@ -1,12 +1,19 @@
 /* rfdmft-explorer.js: live explorers on the book's static pages.
  *
  * The Python explorers (rfdmft.widgets) put a placeholder into the page,
- *   <div class="rfdmft-explorer" data-kind="theory|bayes" data-config="{...}">,
+ *   <div class="rfdmft-explorer" data-kind="theory|bayes|discrete" data-config="{...}">,
  * whose JSON config names the sliders, their values, the times, the colours of the parts
  * (rfdmft.plotting.PART_COLORS) and their labels. This script turns each placeholder into
  * sliders and an SVG log-log figure redrawn in the browser whenever a slider moves, with the
  * theory of rfdmft-theory.js (window.rfdmft, loaded after this file: both are deferred, and
- * the explorers are built on DOMContentLoaded). No network, no libraries.
+ * the explorers are built on DOMContentLoaded, or on "load" if the theory has not run by
+ * then). No network, no libraries.
+ *
+ * Kind "discrete" (rfdmft.widgets.discrete_explorer) draws gradient descent or minibatch SGD
+ * at a learning rate given as a fraction ``eta`` of the stability edge 2 / (gamma + h_max),
+ * computed here for the current sliders, on the times lr * 10^(k L / (points - 1)),
+ * L = log10(t_max / lr), k = 0..points-1 (one step to t_max), with gradient flow as a thin
+ * grey line; a refusal (divergence) leaves the figure empty and says why.
  *
  * For tests: element.rfdmftLast holds the numbers last drawn (and the parameters),
  * element.rfdmftDraws counts the redraws.
@@ -16,11 +23,15 @@
 
   var SVGNS = "http://www.w3.org/2000/svg";
   var SYMBOLS = { alpha: "\u03b1", N: "N", M: "M", P: "P", sigma2: "\u03c3\u00b2", gamma: "\u03b3", T: "T",
-    prior_variance: "prior variance", noise_variance: "noise variance" };
+    prior_variance: "prior variance", noise_variance: "noise variance",
+    eta: "lr/lr\u2098\u2090\u2093", batch: "B" };
   var TITLES = { alpha: "spectral exponent", N: "model modes", M: "target modes", P: "training points",
     sigma2: "label-noise variance", gamma: "weight decay", T: "temperature",
-    prior_variance: "prior variance of the posterior", noise_variance: "noise variance assumed" };
-  var ORDER = ["alpha", "N", "M", "P", "sigma2", "gamma", "T", "prior_variance", "noise_variance"];
+    prior_variance: "prior variance of the posterior", noise_variance: "noise variance assumed",
+    eta: "learning rate, as a fraction of the stability edge of gradient descent 2/(\u03b3 + h_max)",
+    batch: "minibatch size (full: gradient descent on all P points)" };
+  var ORDER = ["alpha", "N", "M", "P", "sigma2", "gamma", "T", "eta", "batch", "prior_variance",
+    "noise_variance"];
 
   function el(tag, attrs, parent) {
     var node = document.createElement(tag);
@@ -91,6 +102,9 @@
         if (name === "M") {
           head.textContent = "M = " + (v === 1 ? "N" : v + "N");
           input.setAttribute("aria-valuetext", v === 1 ? "M equals N" : "M equals " + v + " times N");
+        } else if (name === "batch" && v === 0) {
+          head.textContent = "B = P (full batch)";
+          input.setAttribute("aria-valuetext", "full batch");
         } else {
           head.textContent = SYMBOLS[name] + " = " + fmt(v);
           input.setAttribute("aria-valuetext", fmt(v));
@@ -136,13 +150,17 @@
       return;
     }
     try {
-      result = this.kind === "bayes" ? this.computeBayes(lib, v) : this.computeTheory(lib, v);
+      result = this.kind === "bayes" ? this.computeBayes(lib, v) :
+        this.kind === "discrete" ? this.computeDiscrete(lib, v) : this.computeTheory(lib, v);
     } catch (err) {
       this.figure.textContent = "";
       this.legend.textContent = "";
       this.status.textContent = "Not drawn: " + err.message;
       this.status.classList.add("rfdmft-refused");
       this.root.rfdmftLast = { params: v, refused: err.message };
+      if (this.kind === "discrete")
+        Object.assign(this.root.rfdmftLast,
+          { kind: "discrete", name: err.name, times: v.times || null });
       this.root.rfdmftDraws += 1;
       return;
     }
@@ -150,8 +168,10 @@
     this.draw(result);
     var ms = performance.now() - start;
     this.status.classList.remove("rfdmft-refused");
-    var what = this.kind === "bayes" ? "Equilibrium theory of the posterior" : "DMFT theory";
+    var what = this.kind === "bayes" ? "Equilibrium theory of the posterior" :
+      this.kind === "discrete" ? "Discrete-time DMFT theory" : "DMFT theory";
     var text = what + " computed in your browser in " + Math.max(1, Math.round(computed)) + " ms.";
+    if (result.note) text += " " + result.note;
     if (this.kind === "theory" && /simulator/.test(this.config.notebook_source || ""))
       text += " (Run as a notebook, this explorer shows the exact simulator instead.)";
     this.status.textContent = text;
@@ -190,6 +210,42 @@
       thermal_variance: Array.from(c.thermal_variance) };
     return { series: series, hlines: hlines, xlabel: "time t", ylabel: "generalisation error E_g",
       last: last };
+  };
+
+  /* Gradient descent (batch 0: full batch) or minibatch SGD at lr = eta * 2 / (gamma + h_max),
+   * as rfdmft.widgets.draw_discrete: the parts and the total, gradient flow in grey. */
+  Explorer.prototype.computeDiscrete = function (lib, v) {
+    var cfg = this.config, colors = cfg.colors, labels = cfg.labels;
+    var base = { alpha: v.alpha, N: v.N, P: v.P, sigma2: v.sigma2, gamma: v.gamma };
+    var edge = lib.gdStabilityEdge(base);
+    v.lr = v.eta * edge;
+    v.batch = v.batch === 0 ? null : v.batch;
+    var points = cfg.points, L = Math.log10(cfg.t_max / v.lr), times = [];
+    for (var k = 0; k < points; k++) times.push(v.lr * Math.pow(10, k * L / (points - 1)));
+    v.times = times;
+    var c = lib.theoryDiscrete(Object.assign({}, base, { lr: v.lr, batch: v.batch }), times);
+    var flow = lib.theory(base, times);
+    var series = [];
+    ["bias", "label_variance", "thermal_variance", "sgd_variance"].forEach(function (part) {
+      var y = c[part], any = false;
+      if (!y) return;
+      for (var i = 0; i < y.length; i++) if (y[i] > 0) any = true;
+      if (any) series.push({ x: times, y: Array.from(y), color: colors[part], label: labels[part],
+        width: 2 });
+    });
+    series.push({ x: times, y: Array.from(c.error), color: colors.error, label: labels.error,
+      width: 2.25 });
+    series.push({ x: times, y: Array.from(flow.error), color: "#999999",
+      label: "gradient flow (continuous time)", width: 1.25 });
+    var last = { kind: "discrete", times: times, error: Array.from(c.error),
+      bias: Array.from(c.bias), label_variance: Array.from(c.label_variance),
+      thermal_variance: Array.from(c.thermal_variance),
+      sgd_variance: c.sgd_variance ? Array.from(c.sgd_variance) : null,
+      flow: Array.from(flow.error), lr: v.lr, edge: edge };
+    var note = "Learning rate lr = " + lib.pyG(v.lr, 3) + " (" + v.eta + " of the edge " +
+      lib.pyG(edge, 3) + "), " + (v.batch === null ? "full batch." : "batch B = " + v.batch + ".");
+    return { series: series, hlines: [], xlabel: "time t = lr × steps",
+      ylabel: "generalisation error E_g", last: last, note: note };
   };
 
   Explorer.prototype.computeBayes = function (lib, v) {
@@ -358,6 +414,13 @@
     });
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
-  else init();
+  // Both scripts are deferred, this one first: it may run while rfdmft-theory.js has not yet
+  // (the document is already "interactive" then). Without the theory, wait for "load".
+  function start() {
+    if (window.rfdmft && window.rfdmft.theory) init();
+    else window.addEventListener("load", init, { once: true });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();

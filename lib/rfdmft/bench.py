@@ -36,10 +36,13 @@ from .model import Params
 #: Targets of the full run (``--quick`` shrinks the problems; its ratios are only a smoke test).
 #: ``laplace_1e4_s`` and ``laplace_1e6_s``: a 200-time Laplace curve at ``N = 10^4`` and
 #: ``10^6``; ``krr_over_peer``: the static learning curve against the fastest published
-#: fixed-point solver re-implemented here; ``time_domain_over_laplace``: at equal accuracy.
+#: fixed-point solver re-implemented here; ``time_domain_over_laplace``: at equal accuracy;
+#: ``sgd_numpy_over_numba``: a plain numpy loop over the compiled minibatch SGD steps (same
+#: batches); ``gd_design_over_svd``: one gradient-descent design of the simulator over one SVD.
 TARGETS = dict(simulation_over_laplace=1000.0, design_over_svd=1.0, krr_over_peer=20.0,
                laplace_1e4_s=0.005, laplace_1e6_s=0.05, time_domain_over_laplace=20.0,
-               widget_latency_s=0.2, chapter_s=90.0, book_s=600.0)
+               widget_latency_s=0.2, chapter_s=90.0, book_s=600.0,
+               sgd_numpy_over_numba=10.0, gd_design_over_svd=1.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -724,6 +727,67 @@ def _paths_row(report: _Report, quick: bool):
                ratio.value > 1 and difference < 1e-12, sized=True, correct=difference < 1e-12)
 
 
+def _discrete_rows(report: _Report, quick: bool):
+    """Discrete-time training: the compiled minibatch SGD steps (:mod:`rfdmft.sgd`) against
+    the plain numpy loop taking the same steps (same batches), and one gradient-descent design
+    of the exact simulator against one thin SVD."""
+    from . import sgd
+    from .simulation import sample_design, time_design
+
+    scale = 8 if quick else 1
+    N, P, B = max(400 // scale, 20), max(200 // scale, 10), 8
+    steps = 4000 // scale
+    rng = np.random.default_rng(0)
+    base = Params(alpha=1.0, N=N, P=P, sigma2=0.01, gamma=0.01)
+    A = sample_design(base, rng)
+    h_max = float(np.linalg.svd(A, compute_uv=False)[0] ** 2)
+    params = base.replace(lr=0.5 / (h_max + base.gamma), batch=B)
+    y = rng.standard_normal(P)
+    counts = np.array([steps // 2, steps])
+    batches, _ = sgd.sgd_sequence(params, steps, seed=7)
+    form = sgd._representation(P, N, B, params.T)
+    fast = sgd.sgd_weights(params, A, y, counts, seed=7)                   # also compiles
+    weights = sgd.sgd_weights(params, A, y, counts, seed=7, representation="weights")
+    slow = sgd.sgd_numpy(params, A, y, counts, batches)
+    difference = float(max(np.max(np.abs(fast - slow)), np.max(np.abs(weights - slow)))
+                       / np.max(np.abs(slow)))
+    one = {"numba": 1, "blas": 1}
+    numba_time, weights_time, numpy_time = alternated(
+        [(lambda: sgd.sgd_weights(params, A, y, counts, seed=7), one),
+         (lambda: sgd.sgd_weights(params, A, y, counts, seed=7, representation="weights"), one),
+         (lambda: sgd.sgd_numpy(params, A, y, counts, batches), one)],
+        budget=0.2 if quick else 5.0)
+    ratio = numpy_time.over(numba_time)
+    other = numpy_time.over(weights_time)
+    report.results.update(sgd_numpy_over_numba=ratio.value, sgd_weights_speedup=other.value,
+                          sgd_difference=difference)
+    target = TARGETS["sgd_numpy_over_numba"]
+    correct = difference < 1e-12
+    report.row("sgd", f"minibatch SGD, N = {N}, P = {P}, B = {B}, {steps} steps (T = 0): numpy "
+               f"loop / numba (rfdmft.sgd, {form} form, the one it chooses here): "
+               f"{numpy_time.text()} / {numba_time.text()} = {ratio.text()} (target >= "
+               f"{target:.0f}x); the weight form {weights_time.text()} ({other.text()}, not "
+               f"judged) (same batches: max relative difference {difference:.1e}) "
+               f"[{numba_time.threads}]", ratio.value >= target and correct, sized=True,
+               correct=correct)
+
+    design = Params(alpha=1.0, N=4000 // scale, P=1000 // scale)
+    A = sample_design(design, np.random.default_rng(0))            # the design time_design draws
+    h_max = float(np.linalg.svd(A, compute_uv=False)[0] ** 2)
+    gd = design.replace(lr=1.5 / h_max)                           # stiff directions: u < 0
+    timing = time_design(gd, LAPLACE_TIMES, repeats=5, threads=1)
+    ratio = timing["ratio"]
+    report.results["gd_design_over_svd"] = ratio
+    target = TARGETS["gd_design_over_svd"]
+    report.row("gd_design_over_svd",
+               f"gradient descent per design (design_error, lr = 1.5 / h_max, {timing['route']} "
+               f"route) / one thin SVD of the same design, P x N = {gd.P} x {gd.N}, 200 times, "
+               f"medians of 5 alternated calls: {timing['design']:.3f} s (spread "
+               f"{timing['design_spread']:.3f}) / {timing['svd']:.3f} s (spread "
+               f"{timing['svd_spread']:.3f}) = {ratio:.2f}x (target <= {target}x) "
+               f"[BLAS 1 thread (time_design's setting)]", ratio <= target, sized=True)
+
+
 #: Peers left out of the timing at ``N = 10^6``: bisection needs ~73 mode sums per ``P``
 #: against ~20 for Newton at every ``N`` (about 3x the Newton peers' time at ``N = 2 10^4``,
 #: timed in the same run), so it cannot be the fastest there, and it would take minutes.
@@ -1044,6 +1108,7 @@ def run(quick: bool = False, out=print) -> dict:
     _laplace_rows(report, quick)
     _time_domain_rows(report, quick)
     _paths_row(report, quick)
+    _discrete_rows(report, quick)
     _krr_rows(report, quick)
     _thread_policy_rows(report, quick)
     _widget_row(report, 2 if quick else 6)

@@ -91,6 +91,12 @@ def _model_arguments(parser):
                         help="Langevin temperature (default 0)")
     parser.add_argument("--times", required=True, type=_times,
                         help="comma-separated times; inf is the long-time limit")
+    parser.add_argument("--lr", default=0.0, type=_number("--lr", "a number >= 0"),
+                        help="learning rate of discrete-time training: gradient descent with "
+                             "steps of size lr, time t = lr * steps (default 0: continuous time)")
+    parser.add_argument("--batch", type=_integer("--batch"),
+                        help="minibatch size B of SGD, 1 <= B <= P (needs --lr; default P: "
+                             "full-batch gradient descent)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -101,6 +107,12 @@ OUTPUT_HELP = (
     "a number null. Without weight decay (gamma = 0) at N = P the t = inf label-noise "
     "variance is infinite: it is printed as inf, with a note on standard error and exit "
     "status 0.")
+DISCRETE_HELP = (
+    " With --lr the training takes discrete steps: gradient descent (exact per design, and in "
+    "the theory), and with --batch B < P minibatch SGD: the simulation is then a Monte Carlo "
+    "(one run per design; t = inf is refused) and the theory homogenised; the excess error of "
+    "SGD over gradient descent is the column (JSON key) sgd_variance, included in error. A "
+    "learning rate beyond the stability edge exits with status 1 and a message, no numbers.")
 HEAVY_HELP = (
     " Where the mean over designs is infinite (gamma = 0, t = inf, |N - P| <= 1, with label "
     "noise, an uncaptured tail M > N or T > 0) the mean and error_sem mean nothing: the "
@@ -117,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         "simulate", help="exact finite-size simulation averaged over random designs",
         description="Exact finite-size simulation: the error and its parts averaged over "
                     "random designs, with the standard error.",
-        epilog=OUTPUT_HELP + HEAVY_HELP)
+        epilog=OUTPUT_HELP + DISCRETE_HELP + HEAVY_HELP)
     _model_arguments(simulate)
     simulate.add_argument("--designs", default=20, type=_integer("--designs"),
                           help="random designs to average (default 20)")
@@ -128,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         "theory", help="dynamical mean-field theory (typical case, large N and P)",
         description="Dynamical mean-field theory: the error and its parts for the typical "
                     "design, from the Laplace-domain or the time-domain solver.",
-        epilog=OUTPUT_HELP)
+        epilog=OUTPUT_HELP + DISCRETE_HELP)
     _model_arguments(theory)
     theory.add_argument("--method", default="laplace", choices=["laplace", "time-domain"],
                         help="laplace: contour inversion of the response (default); "
@@ -143,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 _FLAGS = {"P x N": "--P x --N", "t =": "--times", "alpha": "--alpha", "N": "--N", "M": "--M",
           "P": "--P", "sigma2": "--sigma2", "gamma": "--gamma", "T": "--T", "t": "--times",
-          "designs": "--designs"}
+          "designs": "--designs", "lr": "--lr", "batch": "--batch"}
 
 
 def _as_flag(message: str) -> str:
@@ -159,14 +171,37 @@ _PRODUCERS = {("simulate", "exact"): "the exact simulation", ("simulate", "sde")
               ("theory", "laplace"): "the Laplace theory",
               ("theory", "time-domain"): "the time-domain theory"}
 
+#: The only methods with discrete-time training (--lr > 0).
+_DISCRETE_METHODS = {"simulate": "exact", "theory": "laplace"}
+
+
+def _producer(args) -> str:
+    """What produced the numbers, for the messages."""
+    if args.lr > 0:
+        if args.command == "theory":
+            return "the discrete-time theory"
+        return "the SGD Monte Carlo" if args.batch is not None else "the exact simulation"
+    return _PRODUCERS[args.command, args.method]
+
 
 def _check(args):
     """Every check that needs no solver work: values, times, and the memory the run needs."""
     from . import simulation
 
+    if args.batch is not None and not args.lr > 0:
+        raise UsageError(f"--batch needs --lr > 0 (minibatch SGD takes discrete steps), got "
+                         f"--batch {args.batch} with --lr {args.lr:g}")
     params = Params(alpha=args.alpha, N=args.N, M=args.M, P=args.P, sigma2=args.sigma2,
-                    gamma=args.gamma, T=args.T)
+                    gamma=args.gamma, T=args.T, lr=args.lr, batch=args.batch)
+    if params.discrete and args.method != _DISCRETE_METHODS[args.command]:
+        raise UsageError(f"--lr needs --method {_DISCRETE_METHODS[args.command]} "
+                         f"({args.command}): the {args.method} method is continuous-time only, "
+                         f"got --method {args.method} with --lr {args.lr:g}")
     times = validate_times(args.times, params)
+    if params.batch is not None and args.command == "simulate":
+        from . import sgd
+
+        sgd.check_sgd(params, times, args.designs)      # t = inf, the work: before any
     if args.command == "simulate":
         # the target's spectrum and teacher powers (M entries each) come first
         size = f"M = {params.M}" if params.M != params.N else f"N = {params.N}"
@@ -193,25 +228,40 @@ def _run(args) -> tuple[dict, list[str]]:
         params, times = _check(args)
     except (ValueError, OverflowError) as error:
         raise UsageError(_as_flag(str(error))) from None
+
+    def discrete_theory():
+        try:
+            from .discrete import theory_discrete
+        except ImportError as error:
+            raise RuntimeError(f"the discrete-time theory (rfdmft.discrete) is not available: "
+                               f"{error}") from None
+        try:
+            return theory_discrete(params, times)
+        except ValueError as error:                # input it does not take (e.g. t = inf)
+            raise UsageError(_as_flag(str(error))) from None
+
     run = {
         ("simulate", "exact"): lambda: simulation.simulate(params, times, designs=args.designs,
                                                            seed=args.seed),
         ("simulate", "sde"): lambda: paths.simulate_paths(params, times, designs=args.designs,
                                                           seed=args.seed),
-        ("theory", "laplace"): lambda: laplace.theory_laplace(params, times),
+        ("theory", "laplace"): (discrete_theory if params.discrete
+                                else lambda: laplace.theory_laplace(params, times)),
         ("theory", "time-domain"): lambda: dmft.theory_time_domain(params, times),
     }[args.command, args.method]
     with warnings.catch_warnings():
         # the command line says it in its own words, below
         warnings.simplefilter("ignore", simulation.HeavyTailWarning)
         curve = run()
-    values = np.array([curve.error, curve.bias, curve.label_variance, curve.thermal_variance],
-                      dtype=float)
+    values = [curve.error, curve.bias, curve.label_variance, curve.thermal_variance]
+    if curve.sgd_variance is not None:
+        values.append(curve.sgd_variance)
+    values = np.array(values, dtype=float)
     expected = np.zeros(values.shape, bool)        # infinities the theory gives exactly
     if args.command == "theory":
         expected[[0, 2]] = _exact_infinity(params, curve.times)
     if not np.all(np.isfinite(values) | (expected & (values == np.inf))):
-        raise RuntimeError(f"{_PRODUCERS[args.command, args.method]} produced non-finite values; "
+        raise RuntimeError(f"{_producer(args)} produced non-finite values; "
                            "nothing is printed")
     result = curve.to_dict()
     notes = []
@@ -244,7 +294,8 @@ def _cell(value) -> str:
 
 
 def _table(result: dict) -> str:
-    keys = ["error", "error_sem", "error_median", "bias", "label_variance", "thermal_variance"]
+    keys = ["error", "error_sem", "error_median", "bias", "label_variance", "thermal_variance",
+            "sgd_variance"]
     keys = [key for key in keys if key in result]
     rows = [["t"] + keys]
     for j, t in enumerate(result["times"]):

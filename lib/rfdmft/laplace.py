@@ -200,9 +200,16 @@ def _physical(w, s):
     if b == 0.0:
         return s.real > 0.0 and abs(w.imag) <= tol * abs(w) and -tol * abs(w) <= w.real \
             and w.real <= (1.0 + tol) / s.real
+    aw = abs(w)
+    # just above the real axis left of the support (the discrete-time contours reach there):
+    # the disc test is ill-conditioned (w lies within rounding of its boundary), but there a
+    # measure on h >= 0 with s + h < 0 gives a real w with w s >= 1
+    if s.real < 0.0 and abs(b) <= 1e-6 * abs(s):
+        ws = w * s
+        if ws.real >= 1.0 - tol and abs(ws.imag) <= 1e-5 * abs(ws):
+            return True
     # the disc |2 b w + i| <= 1, i.e. sign(b) (Im w + b |w|^2) <= 0, with a slack relative to the
     # size of its terms (an absolute slack on |2 b w + i| accepts any w with |b w| ~ 1e-9)
-    aw = abs(w)
     if math.copysign(1.0, b) * (w.imag + b * aw * aw) > tol * abs(b) * (aw * aw + aw / abs(s)):
         return False
     cross = ((1.0 / s).conjugate() * w).imag

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Params", "ErrorCurve", "spectrum", "validate_times", "validate_z", "available_memory",
+__all__ = ["Params", "ErrorCurve", "DivergenceError", "steps", "spectrum", "validate_times", "validate_z", "available_memory",
            "check_memory", "theory_memory", "time_domain_memory", "check_theory_size"]
 
 
@@ -82,6 +82,10 @@ class Params:
     ``gamma`` weight decay; ``T`` Langevin temperature; ``teacher`` the ``M`` mode powers
     ``E[wbar_k^2]`` (default: all ones, the isotropic teacher).
 
+    ``lr`` the learning rate of discrete-time training (0: continuous time) and ``batch`` its
+    minibatch size (``None``: full batch, ``B = P``; needs ``lr > 0``); times stay in units of
+    ``t = lr * steps`` (model.md section 7). A ``batch`` equal to ``P`` is stored as ``None``.
+
     ``eigenvalues`` replaces the power law by any ``M`` positive, non-increasing kernel
     eigenvalues (``M`` then defaults to their number, and ``alpha`` may be ``None``); see
     :meth:`from_spectrum`.
@@ -101,6 +105,8 @@ class Params:
     T: float = 0.0
     teacher: np.ndarray | None = field(default=None, repr=False, compare=False)
     eigenvalues_given: np.ndarray | None = field(default=None, repr=False, compare=False)
+    lr: float = 0.0
+    batch: int | None = None
 
     @classmethod
     def from_spectrum(cls, eigenvalues, N: int, P: int, teacher=None, **fields) -> "Params":
@@ -138,8 +144,17 @@ class Params:
         if M < self.N:
             raise ValueError(f"M must be an integer >= N = {self.N}, got {M}")
         set_(self, "M", M)
-        for name in ("sigma2", "gamma", "T"):
+        for name in ("sigma2", "gamma", "T", "lr"):
             set_(self, name, _nonnegative(name, getattr(self, name)))
+        if self.batch is not None:
+            if self.lr == 0:
+                raise ValueError(f"batch needs a learning rate lr > 0 (minibatches are discrete "
+                                 f"steps), got batch = {self.batch!r} with lr = 0")
+            if isinstance(self.batch, bool) or not isinstance(self.batch, numbers.Integral) \
+                    or not 1 <= self.batch <= self.P:
+                raise ValueError(f"batch must be an integer from 1 to P = {self.P}, "
+                                 f"got {self.batch!r}")
+            set_(self, "batch", None if self.batch == self.P else int(self.batch))
         if self.teacher is not None:
             powers = _vector("teacher", self.teacher, f"{M} mode powers (one per target mode)")
             if powers.shape != (M,) or not np.all(np.isfinite(powers)) or np.any(powers < 0):
@@ -153,7 +168,8 @@ class Params:
     def _key(self) -> tuple:
         arrays = tuple(None if a is None else (a.shape, a.tobytes())
                        for a in (self.teacher, self.eigenvalues_given))
-        return (self.alpha, self.N, self.P, self.M, self.sigma2, self.gamma, self.T) + arrays
+        return (self.alpha, self.N, self.P, self.M, self.sigma2, self.gamma, self.T, self.lr,
+                self.batch) + arrays
 
     def __eq__(self, other):
         if other.__class__ is not self.__class__:
@@ -166,7 +182,18 @@ class Params:
     def __reduce__(self):
         # rebuilt through __init__: validated again, arrays read-only again
         return (self.__class__, (self.alpha, self.N, self.P, self.M, self.sigma2, self.gamma,
-                                 self.T, self.teacher, self.eigenvalues_given))
+                                 self.T, self.teacher, self.eigenvalues_given, self.lr,
+                                 self.batch))
+
+    @property
+    def discrete(self) -> bool:
+        """True for discrete-time training (``lr > 0``): gradient descent or minibatch SGD."""
+        return self.lr > 0
+
+    @property
+    def batch_size(self) -> int:
+        """Minibatch size ``B`` (``P`` for full-batch training)."""
+        return self.P if self.batch is None else self.batch
 
     @property
     def isotropic(self) -> bool:
@@ -199,7 +226,7 @@ class Params:
         """A copy with some fields changed (validated again)."""
         fields = dict(alpha=self.alpha, N=self.N, P=self.P, M=self.M, sigma2=self.sigma2,
                       gamma=self.gamma, T=self.T, teacher=self.teacher,
-                      eigenvalues_given=self.eigenvalues_given)
+                      eigenvalues_given=self.eigenvalues_given, lr=self.lr, batch=self.batch)
         if "N" in changes and "M" not in changes and self.M == self.N:
             fields["M"] = None  # M follows N when it was N
         fields.update(changes)
@@ -244,6 +271,9 @@ class ErrorCurve:
     ``error_median`` the median over designs of the error (simulations only, else ``None``),
     the typical value where the mean over designs is infinite (see
     :func:`rfdmft.simulation.heavy_tailed`).
+    ``sgd_variance`` (minibatch SGD only, else ``None``) is the error that minibatch noise adds
+    to full-batch gradient descent; the other parts are then those of gradient descent with the
+    same learning rate, and ``error`` includes it.
     """
 
     times: np.ndarray
@@ -252,18 +282,20 @@ class ErrorCurve:
     thermal_variance: np.ndarray
     error_sem: np.ndarray | None = None
     error_median: np.ndarray | None = None
+    sgd_variance: np.ndarray | None = None
 
     @property
     def error(self) -> np.ndarray:
-        return self.bias + self.label_variance + self.thermal_variance
+        total = self.bias + self.label_variance + self.thermal_variance
+        return total if self.sgd_variance is None else total + self.sgd_variance
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary: lists aligned with ``times``. An infinite time or value is
         written as the string ``"inf"`` (``"-inf"``), a value that is not a number as ``None``;
-        ``error_sem`` and ``error_median`` appear only when set."""
+        ``sgd_variance``, ``error_sem`` and ``error_median`` appear only when set."""
         out = {"times": [self._json_number(x) for x in self.times]}
-        for key in ("error", "bias", "label_variance", "thermal_variance", "error_sem",
-                    "error_median"):
+        for key in ("error", "bias", "label_variance", "thermal_variance", "sgd_variance",
+                    "error_sem", "error_median"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = [self._json_number(x) for x in value]
@@ -276,6 +308,29 @@ class ErrorCurve:
         if math.isinf(x):
             return "inf" if x > 0 else "-inf"
         return None if math.isnan(x) else x
+
+
+class DivergenceError(RuntimeError):
+    """Discrete-time training diverges for these parameters (a step beyond the stability edge);
+    no numbers are given."""
+
+
+#: Relative slack within which ``t / lr`` counts as a whole number of steps.
+STEP_SLACK = 1e-9
+
+
+def steps(params: Params, times) -> np.ndarray:
+    """Number of discrete steps ``n = floor(t / lr)`` taken by time ``t`` (``inf`` stays ``inf``;
+    ``t / lr`` within ``STEP_SLACK`` relative (at most ``1e-6``) below a whole number counts as
+    that number). The state
+    reported at ``t`` is the one after these ``n`` steps. Needs ``params.lr > 0``."""
+    if not params.lr > 0:
+        raise ValueError(f"steps need a learning rate lr > 0, got lr = {params.lr!r}")
+    t = np.asarray(times, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = t / params.lr
+        n = np.floor(x + np.minimum(STEP_SLACK * x, 1e-6))
+    return np.where(np.isinf(t), np.inf, n)
 
 
 def validate_z(z, gamma: float = 0.0) -> np.ndarray:

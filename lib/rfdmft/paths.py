@@ -190,6 +190,10 @@ def sample_path(params: Params, times, seed: int = 0, integrator: str = "exact",
 
 
 def _check_path_arguments(params, times, integrator, dt):
+    if params.discrete:
+        raise ValueError(f"sample paths are continuous-time Langevin paths, got lr = {params.lr:g}; "
+                         "discrete-time training is simulated by rfdmft.simulate (gradient "
+                         "descent exactly, minibatch SGD by rfdmft.sgd)")
     t = validate_times(times, params)
     if integrator not in ("exact", "euler"):
         raise ValueError(f"integrator must be 'exact' or 'euler', got {integrator!r}")

@@ -38,10 +38,11 @@ FIGURE_WIDTH = 6.8
 FIGURE_DPI = 100
 
 #: Colours and legend labels of the parts of the error (Okabe-Ito; distinct from each other).
+#: ``sgd_variance`` is the error minibatch noise adds to gradient descent (discrete time).
 PART_COLORS = {"error": "black", "bias": "#0072B2", "label_variance": "#E69F00",
-               "thermal_variance": "#CC79A7"}
+               "thermal_variance": "#CC79A7", "sgd_variance": "#009E73"}
 PART_LABELS = {"error": "total $E_g$", "bias": "bias", "label_variance": "label-noise variance",
-               "thermal_variance": "thermal variance"}
+               "thermal_variance": "thermal variance", "sgd_variance": "SGD variance"}
 
 
 def use_book_style() -> None:

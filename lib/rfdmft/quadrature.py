@@ -193,7 +193,11 @@ def compress(lam, powers=None, band: float = BAND, nodes: int = NODES) -> ModeRu
                 xs.append(lam[idx]), ws.append(np.ones(idx.size))
                 wps.append(p[idx] if weighted else np.ones(idx.size))
                 run = []
-            x, w, wp = _band_rule(lam, p, int(a), int(b), int(nodes), weighted)
+            if lam[a] == lam[b - 1]:                 # equal eigenvalues: one node, exactly
+                x, w = lam[a:a + 1].copy(), np.array([float(b - a)])
+                wp = np.array([float(p[a:b].sum())]) if weighted else w.copy()
+            else:
+                x, w, wp = _band_rule(lam, p, int(a), int(b), int(nodes), weighted)
             xs.append(x), ws.append(w), wps.append(wp)
         if run:
             idx = np.array(run)

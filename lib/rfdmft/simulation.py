@@ -32,9 +32,10 @@ import numpy as np
 from scipy.linalg import lapack
 from threadpoolctl import threadpool_limits
 
-from .model import ErrorCurve, Params, check_memory, validate_times
+from .model import DivergenceError, ErrorCurve, Params, check_memory, steps, validate_times
 
 __all__ = ["sample_design", "design_error", "simulate", "design_seeds", "one_blas_thread",
+           "check_stable",
            "blas_threads", "spare_cores",
            "MAX_DESIGN_ENTRIES", "check_size", "exact_memory", "paths_memory", "time_design",
            "heavy_tailed", "HeavyTailWarning"]
@@ -173,11 +174,19 @@ def sample_design(params: Params, rng: np.random.Generator, columns: int | None 
     return rng.standard_normal((params.P, columns)) * np.sqrt(lam)
 
 
-def _factors(a: np.ndarray, t: np.ndarray):
+def _factors(a: np.ndarray, t: np.ndarray, lr: float = 0.0, n=None):
     """``g = (1 - e^{-a t}) / a`` and ``q = (1 - e^{-2 a t}) / a`` on a (times x modes) grid.
 
     Limits: ``a = 0`` gives ``g = t``, ``q = 2 t``; ``t = inf`` gives ``1 / a`` (inf if ``a = 0``).
+
+    Gradient descent (``lr > 0`` with ``n`` the steps taken by each time, see
+    :func:`rfdmft.model.steps`): ``u = 1 - lr a`` replaces ``e^{-a lr}``, so
+    ``g = (1 - u^n) / a`` (``n lr`` at ``a = 0``) and ``q = 2 lr sum_{m<n} u^{2m}
+    = 2 (1 - u^{2n}) / (a (2 - lr a))`` (``2 n lr`` at ``a = 0``; ``2 / (a (2 - lr a))`` at
+    ``n = inf``). Needs ``|u| < 1`` where ``a > 0`` (checked by the callers).
     """
+    if lr > 0 and n is not None:
+        return _discrete_factors(a, n, lr)
     a = np.asarray(a, dtype=float)[None, :]
     t = np.asarray(t, dtype=float)[:, None]
     finite = np.isfinite(t)
@@ -187,6 +196,53 @@ def _factors(a: np.ndarray, t: np.ndarray):
         g = np.where(positive, -np.expm1(-at) / np.where(positive, a, 1.0), t)
         q = np.where(positive, -np.expm1(-2 * at) / np.where(positive, a, 1.0), 2 * t)
     return g, q
+
+
+def _discrete_powers(a: np.ndarray, n: np.ndarray, lr: float):
+    """``u^n``, ``1 - u^n`` and ``1 - u^{2n}`` for ``u = 1 - lr a`` without cancellation, on a
+    (times x modes) grid (``a`` of shape (1, r), ``n`` of shape (times, 1), ``inf`` allowed).
+
+    ``|u|^n = exp(n log|u|)`` with ``log|u| = log1p(-lr a)`` for ``lr a < 1`` (``u > 0``) and
+    ``log1p(lr a - 2)`` for ``lr a > 1`` (``u < 0``, a stiff direction; ``lr a - 2`` is exact
+    there), ``-inf`` at ``u = 0``; the sign is that of ``u`` for odd ``n``. Then
+    ``1 - u^n = -expm1(n log|u|)`` (``1 + |u|^n`` when ``u^n < 0``) and
+    ``1 - u^{2n} = -expm1(2 n log|u|)``. Only meaningful where ``0 < lr a < 2``."""
+    x = lr * a
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        log_u = np.where(x < 1, np.log1p(-np.minimum(x, 1.0)),
+                         np.where(x > 1, np.log1p(np.maximum(x, 1.0) - 2.0), -np.inf))
+        nlog = np.where(n == 0, 0.0, n * log_u)          # u^0 = 1, also where u = 0
+        magnitude = np.exp(nlog)
+        negative = (x > 1) & (np.fmod(n, 2.0) == 1.0)
+        un = np.where(negative, -magnitude, magnitude)
+        one_minus = np.where(negative, 1.0 + magnitude, -np.expm1(nlog))
+        one_minus_2 = -np.expm1(2.0 * nlog)
+    return un, one_minus, one_minus_2
+
+
+def _discrete_factors(a: np.ndarray, n: np.ndarray, lr: float):
+    """``g`` and ``q`` of :func:`_factors` for gradient descent with ``n`` steps of size ``lr``."""
+    a = np.asarray(a, dtype=float)[None, :]
+    n = np.asarray(n, dtype=float)[:, None]
+    positive = a > 0
+    _, one_minus, one_minus_2 = _discrete_powers(a, n, lr)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        safe = np.where(positive, a, 1.0)
+        g = np.where(positive, one_minus / safe, n * lr)
+        q = np.where(positive, 2.0 * one_minus_2 / (safe * (2.0 - lr * safe)), 2.0 * n * lr)
+    return g, q
+
+
+def check_stable(params: Params, h_max: float) -> None:
+    """Refuse gradient descent beyond its stability edge: ``DivergenceError`` unless
+    ``lr (h_max + gamma) < 2`` (``h_max`` the largest eigenvalue of this design's ``H``)."""
+    a_max = float(h_max) + params.gamma
+    if params.lr > 0 and not params.lr * a_max < 2.0:
+        raise DivergenceError(
+            f"gradient descent diverges: lr = {params.lr:g} times h_max + gamma = {a_max:.6g} "
+            f"(the largest curvature of this design's loss) is {params.lr * a_max:.6g}, not "
+            f"below 2, so the stiffest direction grows at every step; the largest stable "
+            f"learning rate for this design is 2 / (h_max + gamma) = {2.0 / a_max:.6g}")
 
 
 #: The fast SVD is trusted when its smallest ``h`` is at least this fraction of the largest
@@ -355,13 +411,21 @@ def _spectral(params: Params, A: np.ndarray, factor: str = "auto"):
     return h, basis, True, "accurate"
 
 
-def _unlearned(h: np.ndarray, gamma: float, t: np.ndarray) -> np.ndarray:
+def _unlearned(h: np.ndarray, gamma: float, t: np.ndarray, lr: float = 0.0,
+               n=None) -> np.ndarray:
     """``1 - m = (gamma + h e^{-(h + gamma) t}) / (h + gamma)`` without cancellation (1 where
-    ``h + gamma = 0``); a (times x modes) grid."""
+    ``h + gamma = 0``); a (times x modes) grid. Gradient descent (``lr > 0``, ``n`` steps):
+    ``(gamma + h u^n) / (h + gamma)`` with ``u = 1 - lr (h + gamma)`` (negative, and the
+    fraction then of either sign, in stiff directions)."""
     a = (h + gamma)[None, :]
     hh = h[None, :]
-    t = np.asarray(t, dtype=float)[:, None]
     positive = a > 0
+    if lr > 0 and n is not None:
+        un, _, _ = _discrete_powers(a, np.asarray(n, dtype=float)[:, None], lr)
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            e = (gamma + hh * un) / np.where(positive, a, 1.0)
+        return np.where(positive, np.minimum(e, 1.0), 1.0)
+    t = np.asarray(t, dtype=float)[:, None]
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         at = np.where(np.isfinite(t), a * t, np.where(positive, np.inf, 0.0))
         decay = np.exp(-at)
@@ -380,28 +444,48 @@ def design_error(params: Params, A: np.ndarray, times, *, factor: str = "auto") 
     ``factor`` forces one factorisation without its accuracy test (``"gram"``, ``"svd"``,
     ``"accurate"``; for tests and benchmarks); the default ``"auto"`` takes the cheapest one
     that passes its test.
+
+    Discrete time (``params.lr > 0``; the full-batch part when ``params.batch`` is set): exact
+    gradient descent, ``u^n = (1 - lr (h + gamma))^n`` in place of ``e^{-(h + gamma) t}`` with
+    ``n = steps(params, t)`` (:func:`_factors`); :class:`~rfdmft.model.DivergenceError` when
+    ``lr (h_max + gamma) >= 2`` on this design (:func:`check_stable`).
     """
     t = validate_times(times, params)
+    A = _checked_design(params, A)
+    return _design_error(params, A, t, _spectral(params, A, factor))
+
+
+def _checked_design(params: Params, A) -> np.ndarray:
     A = np.asarray(A, dtype=float)
     if A.shape != (params.P, params.N):
         raise ValueError(f"A must have shape (P, N) = ({params.P}, {params.N}), got {A.shape}")
     if not np.all(np.isfinite(A)):
         raise ValueError("A must be finite")
+    return A
+
+
+def _design_error(params: Params, A: np.ndarray, t: np.ndarray, spectral) -> ErrorCurve:
+    """:func:`design_error` on validated times ``t``, with the factorisation ``spectral``
+    (:func:`_spectral`'s result) given."""
     lam_all, powers = params.eigenvalues, params.powers
     lam, p = lam_all[: params.N], powers[: params.N]
     tail = params.tail
     gamma = params.gamma
 
-    h, vt, complete, _ = _spectral(params, A, factor)
+    h, vt, complete, _ = spectral
+    lr, n = params.lr, None
+    if lr > 0:
+        check_stable(params, float(np.max(h)) if h.size else 0.0)
+        n = steps(params, t)
     v2 = vt**2                                   # squared components of the directions
     c = v2 @ lam                                 # weight of each direction
     null_weight = 0.0
     if not complete and params.N > params.P:
         null_weight = max(float(lam.sum() - c.sum()), 0.0)
 
-    g, q = _factors(h + gamma, t)                # (times, r)
+    g, q = _factors(h + gamma, t, lr, n)         # (times, r)
     learning = h > 0                             # exact zeros carry no label signal
-    e = np.where(learning, _unlearned(h, gamma, t), 1.0)     # 1 - m
+    e = np.where(learning, _unlearned(h, gamma, t, lr, n), 1.0)     # 1 - m
     if params.isotropic:
         bias = (e**2) @ c + null_weight
     elif complete:                               # (I - M) = V diag(e) V^T exactly
@@ -422,7 +506,7 @@ def design_error(params: Params, A: np.ndarray, times, *, factor: str = "auto") 
     if params.T > 0:
         thermal = params.T * (q @ c)
         if null_weight > 0:
-            _, q0 = _factors(np.array([gamma]), t)
+            _, q0 = _factors(np.array([gamma]), t, lr, n)
             thermal = thermal + params.T * null_weight * q0[:, 0]
     parts = np.stack([bias, label, thermal])
     if not np.all(np.isfinite(parts)):
@@ -480,7 +564,16 @@ def simulate(params: Params, times, designs: int = 20, seed: int = 0,
     ``seed``. Where the mean over designs is infinite (:func:`heavy_tailed`: ridgeless
     ``t = inf`` with ``|N - P| <= 1``) the returned mean and standard error mean nothing and
     a :class:`HeavyTailWarning` (a ``RuntimeWarning``) says so; the median stays finite.
+
+    Discrete time (model.md section 7): with ``params.lr > 0`` each design's full-batch
+    gradient descent is exact (:func:`design_error`); with a minibatch (``params.batch`` set)
+    the run is a Monte Carlo of minibatch SGD (:func:`rfdmft.sgd.simulate_sgd`), which adds
+    ``sgd_variance``. Either raises :class:`~rfdmft.model.DivergenceError` beyond stability.
     """
+    if params.batch is not None:
+        from .sgd import simulate_sgd
+
+        return simulate_sgd(params, times, designs=designs, seed=seed, progress=progress)
     t = validate_times(times, params)
     if isinstance(designs, bool) or not isinstance(designs, (int, np.integer)) or designs < 1:
         raise ValueError(f"designs must be an integer >= 1, got {designs!r}")

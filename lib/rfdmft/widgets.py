@@ -6,7 +6,10 @@ fraction of a second; its markers carry the standard error over those designs.
 
 The theory explorer draws the DMFT prediction (``theory_laplace``, lines) instead; it is
 fast enough for much larger models (``N, P`` up to 6400). The Bayesian explorer draws
-learning curves of the posterior from the equilibrium theory.
+learning curves of the posterior from the equilibrium theory. The discrete-time explorer draws
+gradient descent with a finite learning rate and minibatch SGD (``theory_discrete``), the
+learning rate given as a fraction of the stability edge of gradient descent, with gradient
+flow for comparison.
 
 Two faces. Every explorer returns an :class:`Explorer`, an ipywidgets ``VBox`` (sliders, the
 figure redrawn by Python, a status line saying what is drawn). In JupyterLab or Notebook it
@@ -15,8 +18,9 @@ class="rfdmft-explorer" data-config=...>``), which the built book shows instead 
 (``nb_mime_priority_overrides`` in ``_config.yml``): there ``lib/book_static/rfdmft-explorer.js``
 builds the sliders and redraws the figure in the reader's browser with
 ``lib/book_static/rfdmft-theory.js``, a JavaScript port of ``theory_laplace`` (power-law
-spectrum, isotropic teacher), ``equilibrium`` and ``posterior``. On the page every explorer,
-including the simulator-based :func:`explorer`, therefore draws the DMFT theory, and says so;
+spectrum, isotropic teacher), ``equilibrium``, ``posterior`` and ``theory_discrete``. On the
+page every explorer, including the simulator-based :func:`explorer`, therefore draws the DMFT
+theory, and says so;
 the page also offers an ``M`` slider (target modes, as multiples of ``N``) wherever ``N`` is
 live.
 """
@@ -38,8 +42,9 @@ from .plotting import PART_COLORS, PART_LABELS, log_axes, plot_curve, plot_limit
 from .simulation import HeavyTailWarning, heavy_tailed, simulate
 
 __all__ = ["SIZES", "LEVELS", "THEORY_SIZES", "THEORY_LEVELS", "BAYES_VARIANCES",
-           "M_FACTORS", "Explorer", "explorer_times", "draw_explorer", "explorer",
-           "draw_theory", "theory_explorer", "draw_posterior_curves", "bayes_explorer"]
+           "M_FACTORS", "ETAS", "BATCHES", "Explorer", "explorer_times", "draw_explorer",
+           "explorer", "draw_theory", "theory_explorer", "draw_posterior_curves",
+           "bayes_explorer", "discrete_times", "draw_discrete", "discrete_explorer"]
 
 #: Values offered by the ``N`` and ``P`` sliders.
 SIZES = (25, 50, 100, 200, 400)
@@ -53,10 +58,18 @@ THEORY_LEVELS = (0.0, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 BAYES_VARIANCES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 #: Target modes ``M`` offered on the book's pages, as multiples of ``N`` (page only).
 M_FACTORS = (1, 2, 4, 10)
+#: Learning rates offered by the discrete-time explorer, as fractions of the stability edge
+#: of gradient descent ``2 / (gamma + h_max)`` (:func:`rfdmft.discrete.gd_stability_edge`).
+ETAS = (0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99)
+#: Minibatch sizes offered by the discrete-time explorer (0: full batch, gradient descent).
+BATCHES = (0, 1, 2, 4, 8, 16, 32, 64)
 
 _SYMBOLS = {"alpha": r"\(\alpha\)", "N": r"\(N\)", "P": r"\(P\)", "sigma2": r"\(\sigma^2\)",
             "gamma": r"\(\gamma\)", "T": r"\(T\)", "prior_variance": "prior var.",
-            "noise_variance": "noise var."}
+            "noise_variance": "noise var.", "eta": r"\(\mathrm{lr}/\mathrm{lr}_{\max}\)",
+            "batch": r"\(B\)"}
+#: How a slider shows some values (others: as they are).
+_NAMES = {"batch": {0: "full"}}
 
 
 def explorer_times(points: int = 25, t_max: float = 1e4) -> np.ndarray:
@@ -105,9 +118,10 @@ def _sliders(values: dict, options: dict) -> dict:
         else:
             if value not in options[name]:
                 raise ValueError(f"{name} must be one of {options[name]}, got {value!r}")
-            sliders[name] = widgets.SelectionSlider(options=options[name], value=value,
-                                                    description=_SYMBOLS[name],
-                                                    continuous_update=False)
+            names = _NAMES.get(name, {})
+            sliders[name] = widgets.SelectionSlider(
+                options=[(names.get(v, str(v)), v) for v in options[name]], value=value,
+                description=_SYMBOLS[name], continuous_update=False)
     return sliders
 
 
@@ -350,3 +364,105 @@ def bayes_explorer(alpha: float = 1.0, N: int = 800, sigma2: float = 0.01,
     page = _Page("bayes", "equilibrium theory (posterior)", values, list(values), options,
                  Ps=[int(P) for P in Ps])
     return _live_figure(sliders, draw, page)
+
+
+def discrete_times(lr: float, points: int = 61, t_max: float = 1e5) -> np.ndarray:
+    """Log-spaced times from one step (``t = lr``) to ``t_max``:
+    ``lr * 10**(k L / (points - 1))``, ``L = log10(t_max / lr)``, ``k = 0..points-1`` (the
+    page computes the same grid in the browser)."""
+    if not (isinstance(lr, (int, float, np.floating)) and 0 < lr < t_max):
+        raise ValueError(f"lr must be a number between 0 and t_max = {t_max:g}, got {lr!r}")
+    return lr * np.logspace(0, np.log10(t_max / lr), points)
+
+
+def draw_discrete(ax, params: Params, times=None) -> ErrorCurve:
+    """Draw the discrete-time error of ``params`` (gradient descent, or minibatch SGD when
+    ``params.batch`` is set, at learning rate ``params.lr``) and its parts as lines on ``ax``.
+
+    Uses :func:`rfdmft.discrete.theory_discrete` at ``times`` (default
+    :func:`discrete_times`: 61 from one step to 1e5): the bias, the label-noise variance, the
+    thermal variance (``T > 0``) and, for minibatch SGD, the SGD variance (the error the
+    minibatch noise adds), each where it is not zero, and the total. Gradient flow
+    (continuous time, :func:`rfdmft.laplace.theory_laplace`, the other parameters the same) is
+    a thin grey line; the legend's title gives the learning rate and batch; the y axis spans at
+    most 8 decades below the largest value drawn. Raises what the
+    theory raises: :class:`~rfdmft.model.DivergenceError` beyond the stability edges. Returns
+    the curve.
+    """
+    from .discrete import theory_discrete
+    from .laplace import theory_laplace
+
+    if times is None:       # without a learning rate the theory refuses (its message)
+        times = discrete_times(params.lr) if params.discrete else [1.0]
+    curve = theory_discrete(params, times)
+    finite = np.isfinite(curve.times)
+    for part in ("bias", "label_variance", "thermal_variance", "sgd_variance"):
+        y = getattr(curve, part)
+        if y is not None and np.any(y[finite] > 0):
+            plot_curve(ax, curve, part, kind="theory", color=PART_COLORS[part],
+                       label=PART_LABELS[part], limit=False)
+    plot_curve(ax, curve, kind="theory", color=PART_COLORS["error"], label=PART_LABELS["error"],
+               limit=False)
+    flow = theory_laplace(params.replace(lr=0.0, batch=None), curve.times[finite])
+    ax.plot(curve.times[finite], flow.error, color="0.6", linewidth=1,
+            label="gradient flow\n(continuous time)")
+    # y: around the data, but no more than 8 decades below the largest value (the SGD variance
+    # vanishes exponentially once the training loss does), as on the book's pages
+    drawn = np.concatenate([line.get_ydata() for line in ax.get_lines()])
+    drawn = drawn[np.isfinite(drawn) & (drawn > 0)]
+    if drawn.size:
+        top = float(drawn.max())
+        ax.set_ylim(max(float(drawn.min()), 1e-8 * top) / 1.5, 1.5 * top)
+    log_axes(ax, xlabel=r"time $t = \mathrm{lr} \times \mathrm{steps}$")
+    batch = "full batch" if params.batch is None else f"batch $B = {params.batch}$"
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small",
+              title=f"lr = {params.lr:.3g}, {batch}", title_fontsize="small")
+    return curve
+
+
+def discrete_explorer(alpha: float = 1.0, N: int = 800, P: int = 200, sigma2: float = 0.01,
+                      gamma: float = 0.0, eta: float = 0.5, batch: int = 0,
+                      controls=("eta", "batch", "sigma2", "P")):
+    """Sliders for the parameters named in ``controls`` above a live figure of discrete-time
+    training (:func:`draw_discrete`): gradient descent with a finite learning rate
+    (``batch = 0``) or minibatch SGD with batches of ``batch`` points, and gradient flow for
+    comparison; the other parameters keep their given values.
+
+    ``eta`` is the learning rate as a fraction of the theory's stability edge of gradient
+    descent, ``lr = eta * 2 / (gamma + h_max)`` (:func:`rfdmft.discrete.gd_stability_edge`,
+    recomputed as the sliders move); the sliders offer ``ETAS`` and ``BATCHES``, and ``N, P,
+    sigma2, gamma`` as :func:`theory_explorer` does (``T = 0``, ``M = N``). Where the theory
+    refuses (minibatch SGD beyond its stability edge, a batch larger than ``P``) the status
+    line gives the library's reason instead of a figure.
+
+    Returns an :class:`Explorer` widget; as the last expression of a cell it shows the figure
+    for the default values, and on the book's pages live sliders (the same theory, computed
+    in the browser by ``rfdmft-theory.js``).
+    """
+    from .discrete import gd_stability_edge
+
+    values = dict(alpha=alpha, N=N, P=P, sigma2=sigma2, gamma=gamma, eta=eta, batch=batch)
+    if not controls or any(name not in values for name in controls):
+        raise ValueError(f"controls must be a non-empty subset of {tuple(values)}, "
+                         f"got {controls!r}")
+    options = dict(N=THEORY_SIZES, P=THEORY_SIZES, sigma2=THEORY_LEVELS, gamma=THEORY_LEVELS,
+                   eta=ETAS, batch=BATCHES)
+    # fixed values are checked too (those of the sliders against their options below)
+    Params(alpha=alpha, N=N, P=P, sigma2=sigma2, gamma=gamma)
+    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0 < eta < 1:
+        raise ValueError("eta (the learning rate as a fraction of the stability edge of "
+                         f"gradient descent) must be a number between 0 and 1, got {eta!r}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 0 <= batch <= P:
+        raise ValueError(f"batch must be 0 (full batch) or an integer from 1 to P = {P}, "
+                         f"got {batch!r}")
+    fixed = {name: value for name, value in values.items() if name not in controls}
+    sliders = _sliders({name: values[name] for name in controls}, options)
+    page = _Page("discrete", "discrete-time DMFT theory (theory_discrete)", values, controls,
+                 options, points=61, t_max=1e5)
+
+    def draw(ax, alpha, N, P, sigma2, gamma, eta, batch):
+        base = Params(alpha=alpha, N=N, P=P, sigma2=sigma2, gamma=gamma)
+        lr = eta * gd_stability_edge(base)
+        draw_discrete(ax, base.replace(lr=lr, batch=None if batch == 0 else batch))
+
+    return _live_figure(sliders, lambda ax, **v: draw(ax, **fixed, **v), page)

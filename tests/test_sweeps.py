@@ -192,7 +192,8 @@ def test_an_entry_for_another_key_is_not_trusted(tmp_path):
 # a change of every Params field; a new field must be added here (the test fails otherwise)
 TEACHER = np.linspace(2.0, 0.5, 80)
 KEYED = Params(alpha=1.0, N=60, M=80, P=20, sigma2=0.02, gamma=0.01, T=0.001, teacher=TEACHER)
-CHANGES = {"alpha": 1.5, "N": 61, "P": 21, "M": 81, "sigma2": 0.03, "gamma": 0.02, "T": 0.002}
+CHANGES = {"alpha": 1.5, "N": 61, "P": 21, "M": 81, "sigma2": 0.03, "gamma": 0.02, "T": 0.002,
+           "lr": 0.01, "batch": 5}
 
 
 def changed(name):
@@ -204,6 +205,8 @@ def changed(name):
         return KEYED.replace(eigenvalues_given=spectrum(1.0, 80))
     if name == "M":
         return KEYED.replace(M=81, teacher=np.r_[TEACHER, 1.0])
+    if name == "batch":                                        # a batch needs a learning rate
+        return KEYED.replace(lr=CHANGES["lr"], batch=CHANGES["batch"])
     return KEYED.replace(**{name: CHANGES[name]})
 
 

@@ -1,0 +1,240 @@
+r"""Laplace-domain theory of the random-feature model (model.md section 6), isotropic teacher.
+
+Two levels of randomness, one scalar equation
+---------------------------------------------
+Given the feature matrix ``F`` (``N x M``), the features ``phi = F a`` are Gaussian with covariance
+``Sigma_F = F Lambda F^T``. The target ``a . wbar`` splits into its best linear prediction from
+``phi`` (a teacher ``beta* = Sigma_F^-1 F Lambda wbar`` in feature space) and a remainder that is
+Gaussian and independent of ``phi``, of variance ``delta`` (``tr Lambda P_null`` on average):
+exactly the mode model with spectrum ``eig(Sigma_F)``, teacher powers
+``p_j = [Sigma_F^-1 F Lambda^2 F^T Sigma_F^-1]_jj``, label noise ``sigma2 + delta``, and ``delta``
+added to the error. Every sum over the eigenvalues ``s_j`` of ``Sigma_F`` is a trace over
+``W = Lambda^1/2 F^T F Lambda^1/2``, a sample covariance of ``N`` draws with population ``Lambda``,
+whose deterministic equivalent is ``mu (W + mu)^-1 ~ kappa (Lambda + kappa)^-1`` with
+
+    mu = kappa (1 - d(kappa) / N),   d(kappa) = sum_{k<=M} lambda_k / (lambda_k + kappa).
+
+The data level of the mode model, ``q = 1 - (1/P) sum_j s_j / (s_j + mu)`` with ``mu = s / (P q)``
+(``s = z + gamma``), then closes on ``kappa`` alone:
+
+    kappa (1 - d / N) (P - d) = z + gamma,        R(z) = d / (P - d),
+
+symmetric in ``N`` and ``P``. The teacher sum is
+``t(mu) = sum_j p_j s_j / (s_j + mu) = (kappa d(kappa) - kappa0 d(kappa0)) / mu`` with ``d(kappa0) = N``
+(``kappa0 = 0`` when ``N >= M``) and ``delta = kappa0 d(kappa0)``; two-point sums follow by partial
+fractions. The parts are those of the mode model's Laplace theory (:mod:`rfdmft.laplace`): label
+``2 sigma_e2 (Rh(z/2) - Rh(z)) / z^2`` with ``Rh = sum_k lambda_k - s R``, thermal ``T R(z/2) / z``,
+the bias by the two-variable transform of ``sum_j p_j s_j G_j(z1) G_j(z2) / (1 - S2 / P)``.
+Limits: ``N -> inf`` gives the mode model with ``N = M``; at ``t = inf``, ``gamma = 0``,
+``sigma2 = 0`` and ``P -> inf`` the error is ``kappa0 d(kappa0)``, the ridgeless kernel error with
+``N`` data points (the ``N <-> P`` duality).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .laplace import CONTOUR, _contour, _windows
+from .model import ErrorCurve, Params, validate_times
+from .quadrature import compress
+
+__all__ = ["rf_kappa", "rf_theory", "rf_equilibrium"]
+
+_STEPS = 120            # geometric continuation steps from far away to each point
+_MAXIT = 40
+
+
+def _rule(params: Params):
+    r = compress(params.eigenvalues[: params.M], None)
+    return r.lam, r.weight
+
+
+def _d(lam, w, kappa):
+    g = 1.0 / (lam[None, :] + kappa[:, None])
+    return (g * lam) @ w, -((g * g) * lam) @ w
+
+
+def rf_kappa(params: Params, z) -> np.ndarray:
+    """``kappa(z)`` solving ``kappa (1 - d/N) (P - d) = z + gamma`` on the physical branch (continued
+    from ``kappa ~ s / P`` far away), at complex ``z`` off ``z + gamma in (-inf, 0]``."""
+    lam, w = _rule(params)
+    N, P = float(params.N), float(params.P)
+    s = np.asarray(z, complex).ravel() + params.gamma
+    if np.any((s.imag == 0) & (s.real <= 0)):
+        raise ValueError("z + gamma must not lie on the negative real half-line (-inf, 0]")
+    flip = s.imag < 0
+    target = np.where(flip, s.conj(), s)
+    start = 1j * 1e4 * (P * float(lam.max()) + np.abs(target) + 1.0)
+    kappa = start / P
+    for k in range(1, _STEPS + 1):
+        sk = start * (target / start) ** (k / _STEPS)
+        for _ in range(_MAXIT):
+            d, dd = _d(lam, w, kappa)
+            a, b = 1.0 - d / N, P - d
+            F = kappa * a * b - sk
+            dF = a * b + kappa * (-dd / N * b - a * dd)
+            step = F / dF
+            kappa = kappa - step
+            if np.all(np.abs(step) <= 1e-13 * np.abs(kappa)):
+                break
+    d, dd = _d(lam, w, kappa)
+    residual = np.abs(kappa * (1 - d / N) * (P - d) - target)
+    scale = np.abs(kappa) * (P + d) * (1 + d / N)
+    if not (np.all(np.isfinite(kappa)) and np.all(residual <= 1e-10 * scale + 1e-12 * np.abs(target))):
+        raise RuntimeError("the random-feature self-consistency did not converge "
+                           f"(alpha={params.alpha}, N={params.N}, M={params.M}, P={params.P}); "
+                           "no numbers returned")
+    kappa = np.where(flip, kappa.conj(), kappa)
+    return kappa.reshape(np.shape(z))
+
+
+def _kappa0(params: Params) -> float:
+    """``d(kappa0) = N`` (``0`` when ``N >= M``): the first level at ``mu = 0``."""
+    if params.N >= params.M:
+        return 0.0
+    lam, w = _rule(params)
+    f = lambda k: float(_d(lam, w, np.array([k]))[0][0]) - params.N
+    lo, hi = 0.0, float(lam.max())
+    while f(hi) > 0:
+        hi *= 2.0
+    lo = hi
+    while f(lo) < 0:
+        lo /= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if f(mid) > 0:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-15 * hi:
+            break
+    return 0.5 * (lo + hi)
+
+
+def _quantities(params: Params, z, kappa=None):
+    lam, w = _rule(params)
+    N, P = float(params.N), float(params.P)
+    s = np.asarray(z, complex) + params.gamma
+    kap = rf_kappa(params, z) if kappa is None else kappa
+    d, dd = _d(lam, w, kap.ravel())
+    d, dd = d.reshape(s.shape), dd.reshape(s.shape)
+    k0 = _kappa0(params)
+    delta = k0 * float(_d(lam, w, np.array([k0]))[0][0]) if k0 > 0 else 0.0
+    mu = kap * (1 - d / N)
+    dk = 1.0 / (1 - d / N - kap * dd / N)          # d kappa / d mu
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (kap * d - delta) / mu
+        tp = ((d + kap * dd) * dk * mu - (kap * d - delta)) / mu**2
+    return dict(R=d / (P - d), Rh=float(lam @ w) - s * d / (P - d), mu=mu, t=t, tp=tp, f=d,
+                fp=dd * dk, q=1 - d / P, delta=delta, kappa=kap)
+
+
+def rf_equilibrium(params: Params) -> tuple[float, float, float]:
+    """``t = inf``: (bias with ``delta``, label-noise variance, thermal variance), the effective
+    mode model's kernel ridge regression at ``mu0``. Ridgeless (``gamma = 0``): ``d(kappa*) =
+    min(N, P)``; refused at ``N = P`` (the interpolation threshold) and where no equilibrium
+    exists (``T > 0``, ``gamma = 0``, ``min(N, M) >= P``)."""
+    N, P, M = params.N, params.P, params.M
+    if params.T > 0 and params.gamma == 0 and min(N, M) >= P:
+        raise ValueError("t = inf is not allowed with T > 0, gamma = 0 and min(N, M) >= P: the "
+                         "weights diffuse freely where the features see the target")
+    lam, w = _rule(params)
+    if params.gamma > 0:
+        Q = _quantities(params, np.array([0.0 + 0j]))
+    else:
+        if N == P:
+            raise ValueError("t = inf at N = P without weight decay is the interpolation "
+                             "threshold of the random-feature model; use gamma > 0 or finite times")
+        target = min(N, P, M)
+        f = lambda k: float(_d(lam, w, np.array([k]))[0][0]) - target
+        lo, hi = 1e-300, float(lam.max())
+        while f(hi) > 0:
+            hi *= 2.0
+        lo = hi
+        while f(lo) < 0 and lo > 1e-300:
+            lo /= 2.0
+        for _ in range(300):
+            mid = math.sqrt(lo * hi) if hi / lo > 4 else 0.5 * (lo + hi)
+            if f(mid) > 0:
+                lo = mid
+            else:
+                hi = mid
+            if hi - lo <= 1e-15 * hi:
+                break
+        kap = np.array([0.5 * (lo + hi) + 0j])
+        Q = _quantities(params, np.array([0.0 + 0j]), kappa=kap)
+    mu0, f0, fp, tp, R = Q["mu"][0], Q["f"][0], Q["fp"][0], Q["tp"][0], Q["R"][0]
+    delta = Q["delta"]
+    rho = ((f0 + mu0 * fp) / P).real
+    captured = 0.0 if abs(mu0) == 0 else float((-(mu0**2) * tp).real)
+    bias = captured / (1 - rho) + delta
+    label = (params.sigma2 + delta) * rho / (1 - rho)
+    thermal = params.T * float(R.real) if params.T > 0 else 0.0
+    return float(bias), float(label), float(thermal)
+
+
+def rf_theory(params: Params, times) -> ErrorCurve:
+    """Error of the random-feature model (``N`` features, ``M`` kernel modes, isotropic teacher on
+    all ``M``) and its parts at ``times``, by inverse Laplace transform; ``bias`` includes the
+    part ``delta`` of the target the features cannot represent. ``t = inf``: :func:`rf_equilibrium`.
+    Raises ``RuntimeError`` when the self-consistency does not converge."""
+    if params.lr > 0:
+        raise ValueError("the random-feature theory is for continuous time (lr = 0)")
+    if not params.isotropic:
+        raise ValueError("the random-feature theory is for the isotropic teacher")
+    t = validate_times(times)
+    lam, w = _rule(params)
+    S = float(lam @ w)
+    bias = np.full(t.shape, S)
+    label = np.zeros(t.shape)
+    thermal = np.zeros(t.shape)
+    inf = np.isinf(t)
+    if inf.any():
+        bias[inf], label[inf], thermal[inf] = rf_equilibrium(params)
+    go = ~inf & (t > 0)
+    if go.any():
+        tf = t[go]
+        P, gamma, T = float(params.P), params.gamma, params.T
+        starts, which = _windows(tf, CONTOUR["ratio"])
+        z, wt = _contour(starts * CONTOUR["ratio"])
+        A = _quantities(params, z)
+        B2 = _quantities(params, 0.5 * z)
+        delta = A["delta"]
+
+        def invert(F):
+            E = np.exp(tf[:, None] * z[which]) * wt[which]
+            return np.imag(np.sum(E * F[which], axis=1))
+
+        lab = invert((params.sigma2 + delta) * 2 * (B2["Rh"] - A["Rh"]) / z**2)
+        th = invert(T * B2["R"] / z) if T > 0 else np.zeros(tf.size)
+        K, phi, a = CONTOUR["K"], CONTOUR["phi"], CONTOUR["a"]
+        h = a / K
+        u = np.r_[np.arange(K, -1, -1), -np.arange(1, K + 1)] * h
+        bia = np.empty(tf.size)
+        for i in range(z.shape[0]):
+            zf = np.concatenate([z[i], np.conj(z[i, -2::-1])])
+            Q = _quantities(params, zf)
+            mu, tt, tp, f, fp, q = Q["mu"], Q["t"], Q["tp"], Q["f"], Q["fp"], Q["q"]
+            M1, M2 = mu[:, None], mu[None, :]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t2 = (tt[:, None] - tt[None, :]) / (M2 - M1)
+                S2 = (M1 * f[:, None] - M2 * f[None, :]) / (M1 - M2)
+            diag = np.arange(zf.size)
+            t2[diag, diag] = -tp
+            S2[diag, diag] = f + mu * fp
+            num = t2 / (P * P * q[:, None] * q[None, :])
+            fac = (zf + gamma) / zf
+            F = np.outer(fac, fac) * num / (1.0 - S2 / P)
+            mu_c = (zf[K] / (1 - np.sin(phi))).real
+            omega = h * 1j * mu_c * np.cos(1j * u - phi) / (2j * np.pi)
+            sel = which == i
+            e = omega[None, :] * np.exp(tf[sel, None] * zf[None, :])
+            bia[sel] = np.einsum("tj,jl,tl->t", e, F, e).real
+        parts = np.stack([bia + delta, lab, th])
+        if not np.all(np.isfinite(parts)) or np.any(parts < -1e-9 * (S + params.sigma2 + 1)):
+            raise RuntimeError("the random-feature Laplace inversion gave untrusted values "
+                               "(non-finite or negative); no numbers returned")
+        bias[go], label[go], thermal[go] = np.maximum(parts, 0.0)
+    return ErrorCurve(times=t, bias=bias, label_variance=label, thermal_variance=thermal)

@@ -97,6 +97,10 @@ def _model_arguments(parser):
     parser.add_argument("--batch", type=_integer("--batch"),
                         help="minibatch size B of SGD, 1 <= B <= P (needs --lr; default P: "
                              "full-batch gradient descent)")
+    parser.add_argument("--features", default="modes", choices=["modes", "random"],
+                        help="modes: the model uses the first N kernel modes (default); random: "
+                             "N random projections of all M modes (a random-feature model; "
+                             "N may exceed M)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -110,7 +114,7 @@ OUTPUT_HELP = (
 DISCRETE_HELP = (
     " With --lr the training takes discrete steps: gradient descent (exact per design, and in "
     "the theory), and with --batch B < P minibatch SGD: the simulation is then a Monte Carlo "
-    "(one run per design; t = inf is refused) and the theory homogenised; the excess error of "
+    "(one run per design; t = inf is refused) and the theory homogenised with a fourth-moment term; the excess error of "
     "SGD over gradient descent is the column (JSON key) sgd_variance, included in error. A "
     "learning rate beyond the stability edge exits with status 1 and a message, no numbers.")
 HEAVY_HELP = (
@@ -192,7 +196,15 @@ def _check(args):
         raise UsageError(f"--batch needs --lr > 0 (minibatch SGD takes discrete steps), got "
                          f"--batch {args.batch} with --lr {args.lr:g}")
     params = Params(alpha=args.alpha, N=args.N, M=args.M, P=args.P, sigma2=args.sigma2,
-                    gamma=args.gamma, T=args.T, lr=args.lr, batch=args.batch)
+                    gamma=args.gamma, T=args.T, lr=args.lr, batch=args.batch,
+                    features=args.features)
+    if params.features == "random":
+        method = {"simulate": "exact", "theory": "laplace"}[args.command]
+        if args.method != method:
+            raise UsageError(f"--features random needs --method {method} ({args.command}), got "
+                             f"--method {args.method}")
+        if params.discrete:
+            raise UsageError(f"--features random is continuous-time only, got --lr {args.lr:g}")
     if params.discrete and args.method != _DISCRETE_METHODS[args.command]:
         raise UsageError(f"--lr needs --method {_DISCRETE_METHODS[args.command]} "
                          f"({args.command}): the {args.method} method is continuous-time only, "
@@ -206,7 +218,12 @@ def _check(args):
         # the target's spectrum and teacher powers (M entries each) come first
         size = f"M = {params.M}" if params.M != params.N else f"N = {params.N}"
         check_memory(24.0 * params.M, f"{size} (the target's spectrum)")
-        simulation.check_size(params, method=args.method, times=len(times))
+        if params.features == "random":
+            from .random_features import check_rf_size
+
+            check_rf_size(params, len(times))
+        else:
+            simulation.check_size(params, method=args.method, times=len(times))
     else:
         check_theory_size(params, times, args.method)
     return params, times
@@ -216,8 +233,8 @@ def _exact_infinity(params: Params, times: np.ndarray) -> np.ndarray:
     """Per time: whether the theory's label-noise variance is infinite, exactly (``t = inf``,
     ``gamma = 0``, ``N = P``, ``sigma2 + tail > 0``: ``sigma_e2 rho / (1 - rho)`` with
     ``rho = 1``)."""
-    return np.isinf(times) & (params.gamma == 0 and params.N == params.P
-                              and params.sigma2 + params.tail > 0)
+    return np.isinf(times) & (params.features == "modes" and params.gamma == 0
+                              and params.N == params.P and params.sigma2 + params.tail > 0)
 
 
 def _run(args) -> tuple[dict, list[str]]:
@@ -240,12 +257,19 @@ def _run(args) -> tuple[dict, list[str]]:
         except ValueError as error:                # input it does not take (e.g. t = inf)
             raise UsageError(_as_flag(str(error))) from None
 
+    def random_theory():
+        try:
+            return laplace.theory_laplace(params, times)
+        except ValueError as error:                # input it does not take (the threshold)
+            raise UsageError(_as_flag(str(error))) from None
+
     run = {
         ("simulate", "exact"): lambda: simulation.simulate(params, times, designs=args.designs,
                                                            seed=args.seed),
         ("simulate", "sde"): lambda: paths.simulate_paths(params, times, designs=args.designs,
                                                           seed=args.seed),
         ("theory", "laplace"): (discrete_theory if params.discrete
+                                else random_theory if params.features == "random"
                                 else lambda: laplace.theory_laplace(params, times)),
         ("theory", "time-domain"): lambda: dmft.theory_time_domain(params, times),
     }[args.command, args.method]

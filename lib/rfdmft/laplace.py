@@ -642,8 +642,13 @@ def theory_laplace(params: Params, times) -> ErrorCurve:
     (``gamma > 0`` and ``e^{-gamma t}`` below ``1e-13`` of the smallest equilibrium part).
     ``error_sem`` is ``None``. A non-isotropic teacher (``params.teacher``) uses the
     two-variable transform for the bias (cost: two ``(2K+1) x N x (2K+1)`` products per time
-    window). Raises ``RuntimeError`` if the self-consistency does not converge.
+    window). Raises ``RuntimeError`` if the self-consistency does not converge. Random features
+    (``params.features == "random"``): :func:`rfdmft.rf_theory.rf_theory`.
     """
+    if params.features == "random":
+        from .rf_theory import rf_theory
+
+        return rf_theory(params, times)
     t = validate_times(times, params)
     isotropic = _captured_isotropic(params)
     rule = mode_rule(params)

@@ -86,6 +86,10 @@ class Params:
     minibatch size (``None``: full batch, ``B = P``; needs ``lr > 0``); times stay in units of
     ``t = lr * steps`` (model.md section 7). A ``batch`` equal to ``P`` is stored as ``None``.
 
+    ``features`` is ``"modes"`` (the mode model: the first ``N`` kernel modes are the features) or
+    ``"random"`` (the random-feature model of model.md section 6: ``N`` random projections of all
+    ``M`` modes; then ``N`` may exceed ``M``).
+
     ``eigenvalues`` replaces the power law by any ``M`` positive, non-increasing kernel
     eigenvalues (``M`` then defaults to their number, and ``alpha`` may be ``None``); see
     :meth:`from_spectrum`.
@@ -107,6 +111,7 @@ class Params:
     eigenvalues_given: np.ndarray | None = field(default=None, repr=False, compare=False)
     lr: float = 0.0
     batch: int | None = None
+    features: str = "modes"
 
     @classmethod
     def from_spectrum(cls, eigenvalues, N: int, P: int, teacher=None, **fields) -> "Params":
@@ -141,8 +146,11 @@ class Params:
         set_(self, "N", _integer("N", self.N))
         set_(self, "P", _integer("P", self.P))
         M = self.N if self.M is None else _integer("M", self.M)
-        if M < self.N:
-            raise ValueError(f"M must be an integer >= N = {self.N}, got {M}")
+        if self.features not in ("modes", "random"):
+            raise ValueError(f"features must be 'modes' or 'random', got {self.features!r}")
+        if M < self.N and self.features == "modes":
+            raise ValueError(f"M must be an integer >= N = {self.N}, got {M} (only random features "
+                             "may outnumber the kernel modes)")
         set_(self, "M", M)
         for name in ("sigma2", "gamma", "T", "lr"):
             set_(self, name, _nonnegative(name, getattr(self, name)))
@@ -169,7 +177,7 @@ class Params:
         arrays = tuple(None if a is None else (a.shape, a.tobytes())
                        for a in (self.teacher, self.eigenvalues_given))
         return (self.alpha, self.N, self.P, self.M, self.sigma2, self.gamma, self.T, self.lr,
-                self.batch) + arrays
+                self.batch, self.features) + arrays
 
     def __eq__(self, other):
         if other.__class__ is not self.__class__:
@@ -183,7 +191,7 @@ class Params:
         # rebuilt through __init__: validated again, arrays read-only again
         return (self.__class__, (self.alpha, self.N, self.P, self.M, self.sigma2, self.gamma,
                                  self.T, self.teacher, self.eigenvalues_given, self.lr,
-                                 self.batch))
+                                 self.batch, self.features))
 
     @property
     def discrete(self) -> bool:
@@ -219,14 +227,17 @@ class Params:
 
     @property
     def has_equilibrium(self) -> bool:
-        """Whether ``t = inf`` exists: not for Langevin without weight decay when ``N >= P``."""
-        return not (self.T > 0 and self.gamma == 0 and self.N >= self.P)
+        """Whether ``t = inf`` exists: not for Langevin without weight decay when ``N >= P``
+        (random features: when ``min(N, M) >= P``, the weights diffusing where ``F^T`` sees)."""
+        seen = min(self.N, self.M) if self.features == "random" else self.N
+        return not (self.T > 0 and self.gamma == 0 and seen >= self.P)
 
     def replace(self, **changes) -> "Params":
         """A copy with some fields changed (validated again)."""
         fields = dict(alpha=self.alpha, N=self.N, P=self.P, M=self.M, sigma2=self.sigma2,
                       gamma=self.gamma, T=self.T, teacher=self.teacher,
-                      eigenvalues_given=self.eigenvalues_given, lr=self.lr, batch=self.batch)
+                      eigenvalues_given=self.eigenvalues_given, lr=self.lr, batch=self.batch,
+                      features=self.features)
         if "N" in changes and "M" not in changes and self.M == self.N:
             fields["M"] = None  # M follows N when it was N
         fields.update(changes)

@@ -240,7 +240,12 @@ def _digest(a: np.ndarray | None, N: int):
 def mode_rule(params: Params) -> ModeRule:
     """The compressed sums for ``params`` (its ``N`` captured eigenvalues and teacher powers);
     cached on the spectrum, ``N`` and the teacher, so sweeps over ``P``, noise or time share it.
-    Inside :func:`full_sums` the rule is the modes themselves."""
+    Inside :func:`full_sums` the rule is the modes themselves. Refuses random features (the
+    mode model's solvers would compute a different model: use :mod:`rfdmft.rf_theory`)."""
+    if params.features != "modes":
+        raise ValueError(f"this solver is for the mode model (features = 'modes'), got features = "
+                         f"{params.features!r}; the random-feature model has rfdmft.rf_theory "
+                         "(theory_laplace dispatches there) and rfdmft.random_features")
     own = params.__dict__.get("_mode_rule")            # this Params' rule, kept on it
     if own is not None and own[0] == _compressing:
         return own[1]

@@ -1,4 +1,4 @@
-r"""Laplace-domain theory of the random-feature model (model.md section 6), isotropic teacher.
+r"""Laplace-domain theory of the random-feature model (model.md section 6).
 
 Two levels of randomness, one scalar equation
 ---------------------------------------------
@@ -20,8 +20,9 @@ The data level of the mode model, ``q = 1 - (1/P) sum_j s_j / (s_j + mu)`` with 
     kappa (1 - d / N) (P - d) = z + gamma,        R(z) = d / (P - d),
 
 symmetric in ``N`` and ``P``. The teacher sum is
-``t(mu) = sum_j p_j s_j / (s_j + mu) = (kappa d(kappa) - kappa0 d(kappa0)) / mu`` with ``d(kappa0) = N``
-(``kappa0 = 0`` when ``N >= M``) and ``delta = kappa0 d(kappa0)``; two-point sums follow by partial
+``t(mu) = sum_j p_j s_j / (s_j + mu) = (kappa d_p(kappa) - kappa0 d_p(kappa0)) / mu`` with
+``d_p(kappa) = sum_k lambda_k p_k / (lambda_k + kappa)`` (``p_k`` the teacher's mode powers on the
+``M`` modes), ``d(kappa0) = N`` (``kappa0 = 0`` when ``N >= M``) and ``delta = kappa0 d_p(kappa0)``; two-point sums follow by partial
 fractions. The parts are those of the mode model's Laplace theory (:mod:`rfdmft.laplace`): label
 ``2 sigma_e2 (Rh(z/2) - Rh(z)) / z^2`` with ``Rh = sum_k lambda_k - s R``, thermal ``T R(z/2) / z``,
 the bias by the two-variable transform of ``sum_j p_j s_j G_j(z1) G_j(z2) / (1 - S2 / P)``.
@@ -46,9 +47,9 @@ _STEPS = 120            # geometric continuation steps from far away to each poi
 _MAXIT = 40
 
 
-def _rule(params: Params):
-    r = compress(params.eigenvalues[: params.M], None)
-    return r.lam, r.weight
+def _rule(params: Params, powers: bool = False):
+    r = compress(params.eigenvalues[: params.M], None if params.isotropic else params.powers)
+    return (r.lam, r.weight, r.power) if powers else (r.lam, r.weight)
 
 
 def _d(lam, w, kappa):
@@ -114,21 +115,25 @@ def _kappa0(params: Params) -> float:
 
 
 def _quantities(params: Params, z, kappa=None):
-    lam, w = _rule(params)
+    lam, w, wp = _rule(params, powers=True)
     N, P = float(params.N), float(params.P)
     s = np.asarray(z, complex) + params.gamma
     kap = rf_kappa(params, z) if kappa is None else kappa
     d, dd = _d(lam, w, kap.ravel())
+    dp, ddp = _d(lam, wp, kap.ravel())
     d, dd = d.reshape(s.shape), dd.reshape(s.shape)
+    dp, ddp = dp.reshape(s.shape), ddp.reshape(s.shape)
     k0 = _kappa0(params)
-    delta = k0 * float(_d(lam, w, np.array([k0]))[0][0]) if k0 > 0 else 0.0
+    delta = k0 * float(_d(lam, wp, np.array([k0]))[0][0]) if k0 > 0 else 0.0
     mu = kap * (1 - d / N)
     dk = 1.0 / (1 - d / N - kap * dd / N)          # d kappa / d mu
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = (kap * d - delta) / mu
-        tp = ((d + kap * dd) * dk * mu - (kap * d - delta)) / mu**2
-    return dict(R=d / (P - d), Rh=float(lam @ w) - s * d / (P - d), mu=mu, t=t, tp=tp, f=d,
-                fp=dd * dk, q=1 - d / P, delta=delta, kappa=kap)
+        t = (kap * dp - delta) / mu
+        tp = ((dp + kap * ddp) * dk * mu - (kap * dp - delta)) / mu**2
+    with np.errstate(divide="ignore", invalid="ignore"):      # R = inf at the ridgeless edge
+        R = d / (P - d)
+    return dict(R=R, Rh=float(lam @ w) - s * R, mu=mu, t=t, tp=tp, f=d,
+                fp=dd * dk, q=1 - d / P, delta=delta, kappa=kap, signal=float(lam @ wp))
 
 
 def rf_equilibrium(params: Params) -> tuple[float, float, float]:
@@ -144,9 +149,10 @@ def rf_equilibrium(params: Params) -> tuple[float, float, float]:
     if params.gamma > 0:
         Q = _quantities(params, np.array([0.0 + 0j]))
     else:
-        if N == P:
-            raise ValueError("t = inf at N = P without weight decay is the interpolation "
-                             "threshold of the random-feature model; use gamma > 0 or finite times")
+        if min(N, M) == P:
+            raise ValueError(f"t = inf at min(N, M) = P = {P} without weight decay is the "
+                             "interpolation threshold of the random-feature model (the error "
+                             "diverges); use gamma > 0 or finite times")
         target = min(N, P, M)
         f = lambda k: float(_d(lam, w, np.array([k]))[0][0]) - target
         lo, hi = 1e-300, float(lam.max())
@@ -176,18 +182,16 @@ def rf_equilibrium(params: Params) -> tuple[float, float, float]:
 
 
 def rf_theory(params: Params, times) -> ErrorCurve:
-    """Error of the random-feature model (``N`` features, ``M`` kernel modes, isotropic teacher on
-    all ``M``) and its parts at ``times``, by inverse Laplace transform; ``bias`` includes the
+    """Error of the random-feature model (``N`` features, ``M`` kernel modes, teacher mode powers
+    ``params.powers`` on all ``M``) and its parts at ``times``, by inverse Laplace transform; ``bias`` includes the
     part ``delta`` of the target the features cannot represent. ``t = inf``: :func:`rf_equilibrium`.
     Raises ``RuntimeError`` when the self-consistency does not converge."""
     if params.lr > 0:
         raise ValueError("the random-feature theory is for continuous time (lr = 0)")
-    if not params.isotropic:
-        raise ValueError("the random-feature theory is for the isotropic teacher")
-    t = validate_times(times)
-    lam, w = _rule(params)
+    t = validate_times(times, params)
+    lam, w, wp = _rule(params, powers=True)
     S = float(lam @ w)
-    bias = np.full(t.shape, S)
+    bias = np.full(t.shape, float(lam @ wp))
     label = np.zeros(t.shape)
     thermal = np.zeros(t.shape)
     inf = np.isinf(t)

@@ -450,6 +450,9 @@ def design_error(params: Params, A: np.ndarray, times, *, factor: str = "auto") 
     ``n = steps(params, t)`` (:func:`_factors`); :class:`~rfdmft.model.DivergenceError` when
     ``lr (h_max + gamma) >= 2`` on this design (:func:`check_stable`).
     """
+    if params.features != "modes":
+        raise ValueError("design_error is the mode model's; for random features use "
+                         "rfdmft.random_features.rf_design_error(params, A, F, times)")
     t = validate_times(times, params)
     A = _checked_design(params, A)
     return _design_error(params, A, t, _spectral(params, A, factor))
@@ -570,6 +573,10 @@ def simulate(params: Params, times, designs: int = 20, seed: int = 0,
     the run is a Monte Carlo of minibatch SGD (:func:`rfdmft.sgd.simulate_sgd`), which adds
     ``sgd_variance``. Either raises :class:`~rfdmft.model.DivergenceError` beyond stability.
     """
+    if params.features == "random":
+        from .random_features import rf_simulate
+
+        return rf_simulate(params, times, designs=designs, seed=seed, progress=progress)
     if params.batch is not None:
         from .sgd import simulate_sgd
 

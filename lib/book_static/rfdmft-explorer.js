@@ -1,7 +1,7 @@
 /* rfdmft-explorer.js: live explorers on the book's static pages.
  *
  * The Python explorers (rfdmft.widgets) put a placeholder into the page,
- *   <div class="rfdmft-explorer" data-kind="theory|bayes|discrete" data-config="{...}">,
+ *   <div class="rfdmft-explorer" data-kind="theory|bayes|discrete|rf" data-config="{...}">,
  * whose JSON config names the sliders, their values, the times, the colours of the parts
  * (rfdmft.plotting.PART_COLORS) and their labels. This script turns each placeholder into
  * sliders and an SVG log-log figure redrawn in the browser whenever a slider moves, with the
@@ -14,6 +14,10 @@
  * computed here for the current sliders, on the times lr * 10^(k L / (points - 1)),
  * L = log10(t_max / lr), k = 0..points-1 (one step to t_max), with gradient flow as a thin
  * grey line; a refusal (divergence) leaves the figure empty and says why.
+ *
+ * Kind "rf" (rfdmft.widgets.rf_explorer) draws the random-feature model (N random features of
+ * M kernel modes, M fixed) with rfTheory, the mode model as a thin grey line and t = inf where
+ * rfEquilibrium gives it (the status says why not where it refuses).
  *
  * For tests: element.rfdmftLast holds the numbers last drawn (and the parameters),
  * element.rfdmftDraws counts the redraws.
@@ -151,7 +155,8 @@
     }
     try {
       result = this.kind === "bayes" ? this.computeBayes(lib, v) :
-        this.kind === "discrete" ? this.computeDiscrete(lib, v) : this.computeTheory(lib, v);
+        this.kind === "discrete" ? this.computeDiscrete(lib, v) :
+        this.kind === "rf" ? this.computeRF(lib, v) : this.computeTheory(lib, v);
     } catch (err) {
       this.figure.textContent = "";
       this.legend.textContent = "";
@@ -161,6 +166,7 @@
       if (this.kind === "discrete")
         Object.assign(this.root.rfdmftLast,
           { kind: "discrete", name: err.name, times: v.times || null });
+      if (this.kind === "rf") Object.assign(this.root.rfdmftLast, { kind: "rf", name: err.name });
       this.root.rfdmftDraws += 1;
       return;
     }
@@ -169,7 +175,8 @@
     var ms = performance.now() - start;
     this.status.classList.remove("rfdmft-refused");
     var what = this.kind === "bayes" ? "Equilibrium theory of the posterior" :
-      this.kind === "discrete" ? "Discrete-time DMFT theory" : "DMFT theory";
+      this.kind === "discrete" ? "Discrete-time DMFT theory" :
+      this.kind === "rf" ? "Random-feature DMFT theory" : "DMFT theory";
     var text = what + " computed in your browser in " + Math.max(1, Math.round(computed)) + " ms.";
     if (result.note) text += " " + result.note;
     if (this.kind === "theory" && /simulator/.test(this.config.notebook_source || ""))
@@ -210,6 +217,42 @@
       thermal_variance: Array.from(c.thermal_variance) };
     return { series: series, hlines: hlines, xlabel: "time t", ylabel: "generalisation error E_g",
       last: last };
+  };
+
+  /* The random-feature model (rfdmft.widgets.draw_rf): rfTheory's parts and total, the mode
+   * model with min(N, M) of the M modes as a thin grey line, and t = inf (rfEquilibrium) as a
+   * dotted line where the library gives it; where it refuses, the status says why. */
+  Explorer.prototype.computeRF = function (lib, v) {
+    var cfg = this.config, colors = cfg.colors, labels = cfg.labels, times = cfg.times;
+    var p = { alpha: v.alpha, N: v.N, M: v.M, P: v.P, sigma2: v.sigma2, gamma: v.gamma, T: v.T };
+    var c = lib.rfTheory(p, times), series = [], limit = null, note = null;
+    try {
+      limit = lib.rfEquilibrium(p);
+    } catch (err) {
+      if (err.name !== "ValueError") throw err;
+      note = "No t = \u221e line: " + err.message;
+    }
+    ["bias", "label_variance", "thermal_variance"].forEach(function (part) {
+      var y = c[part], any = false;
+      for (var i = 0; i < y.length; i++) if (y[i] > 0) any = true;
+      if (any) series.push({ x: times, y: Array.from(y), color: colors[part], label: labels[part],
+        width: 2 });
+    });
+    series.push({ x: times, y: Array.from(c.error), color: colors.error, label: labels.error,
+      width: 2.25 });
+    var modes = lib.theory(Object.assign({}, p, { N: Math.min(p.N, p.M) }), times);
+    series.push({ x: times, y: Array.from(modes.error), color: "#999999",
+      label: "mode model (first " + Math.min(p.N, p.M) + " of the M modes)", width: 1.25 });
+    var hlines = [];
+    if (limit) hlines.push({ y: limit.error, color: colors.error, dash: "2 4",
+      label: "E<sub>g</sub>(t = \u221e)" });
+    var last = { kind: "rf", times: times.slice(), error: Array.from(c.error),
+      bias: Array.from(c.bias), label_variance: Array.from(c.label_variance),
+      thermal_variance: Array.from(c.thermal_variance), modes: Array.from(modes.error),
+      limit: limit ? [limit.bias, limit.label_variance, limit.thermal_variance] : null,
+      limitRefused: note };
+    return { series: series, hlines: hlines, xlabel: "time t", ylabel: "generalisation error E_g",
+      last: last, note: note };
   };
 
   /* Gradient descent (batch 0: full batch) or minibatch SGD at lr = eta * 2 / (gamma + h_max),

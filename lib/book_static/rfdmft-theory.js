@@ -1324,6 +1324,411 @@
       gain: gain };
   }
 
+
+  /* ---- random features (rfdmft.rf_theory) ----
+   *
+   * A port of rfdmft.rf_theory (rf_kappa, rf_theory, rf_equilibrium) for the power-law
+   * spectrum and the isotropic teacher (p_k = 1, so d_p = d): N random features of all M kernel
+   * modes, N may exceed M. The theory closes on kappa (1 - d/N)(P - d) = z + gamma with
+   * d(kappa) = sum_{k<=M} lam_k / (lam_k + kappa); R = d / (P - d), Rh = S - s R; the
+   * unrepresented target delta = kappa0 d(kappa0), d(kappa0) = N (kappa0 = 0 for N >= M),
+   * acts as label noise and is part of the bias; the bias by the two-variable transform on the
+   * library's contours (same windows, nodes, weights; no late-time shortcut, as the library).
+   * Differences, at round-off level: the library sums over its compressed mode rule
+   * (rfdmft.quadrature, ~1e-13 relative), here over all M modes; the library continues every
+   * point from far away in 120 geometric steps, here one path runs through all contour nodes
+   * (far to near, the rows sorted by scale; steps of at most RF_STEP in log s, halved where
+   * Newton does not settle within RF_SETTLE iterations), with the last Newton step's first-order
+   * correction of d. Isotropic teacher only (params.teacher is not read).
+   * tests/test_rf_js.py checks agreement with the library (1e-6 relative).
+   */
+
+  var RF_STEP = 0.5, RF_SETTLE = 12, RF_ACCEPT = 1e-12, RF_MAXIT = 40;
+
+  function rfCheck(params) {
+    var p = checkParams(Object.assign({}, params, { M: null }));
+    p.M = (params.M === undefined || params.M === null) ? p.N : integer("M", params.M, 1);
+    if (p.lr > 0) throw fail("ValueError", "the random-feature theory is for continuous time (lr = 0)");
+    return p;
+  }
+
+  function rfHasEquilibrium(p) { return !(p.T > 0 && p.gamma === 0 && Math.min(p.N, p.M) >= p.P); }
+
+  function rfValidateTimes(times, p) {
+    var t = validateTimes(times, null), anyInf = false;
+    for (var i = 0; i < t.length; i++) if (t[i] === Infinity) anyInf = true;
+    if (anyInf && !rfHasEquilibrium(p)) {
+      var why = p.N > p.P
+        ? "N = " + p.N + " > P = " + p.P + ": the weights diffuse freely in the null space of H " +
+          "and the thermal variance grows without bound"
+        : "N = P = " + p.N + ": H has no null space, but its smallest eigenvalues accumulate at " +
+          "zero and the thermal variance T int dmu(h)/h diverges";
+      throw fail("ValueError", "t = inf is not allowed with T = " + pyG(p.T) + " > 0, gamma = 0 and " +
+        why + "; use gamma > 0, N < P, or finite times");
+    }
+    return t;
+  }
+
+  function rfD(lam, k) {           // d(kappa) for real kappa >= 0
+    var d = 0;
+    for (var i = 0; i < lam.length; i++) d += lam[i] / (lam[i] + k);
+    return d;
+  }
+
+  // d(kappa0) = N (0 when N >= M): rfdmft.rf_theory._kappa0
+  function rfKappa0(lam, N, M) {
+    if (N >= M) return 0.0;
+    var f = function (k) { return rfD(lam, k) - N; };
+    var lo = 0.0, hi = lam[0];
+    while (f(hi) > 0) hi *= 2.0;
+    lo = hi;
+    while (f(lo) < 0) lo /= 2.0;
+    for (var i = 0; i < 200; i++) {
+      var mid = 0.5 * (lo + hi);
+      if (f(mid) > 0) lo = mid; else hi = mid;
+      if (hi - lo <= 1e-15 * hi) break;
+    }
+    return 0.5 * (lo + hi);
+  }
+
+  var rfCache = { key: null };
+  function rfSetup(params) {
+    var p = rfCheck(params);
+    var lam = spectrum(p.alpha, p.M);
+    var key = p.alpha + ":" + p.M + ":" + p.N;
+    if (rfCache.key !== key) {
+      var k0 = rfKappa0(lam, p.N, p.M);
+      rfCache = { key: key, S: pairwise(lam, 0, p.M), k0: k0, delta: k0 > 0 ? k0 * rfD(lam, k0) : 0.0 };
+    }
+    return { p: p, lam: lam, S: rfCache.S, k0: rfCache.k0, delta: rfCache.delta };
+  }
+
+  // d and d' = -sum lam / (lam + kappa)^2 at complex kappa, into DS = [dr, di, ddr, ddi]
+  var DS = new Float64Array(4);
+  function rfSums(lam, kr, ki) {
+    var dr = 0, di = 0, er = 0, ei = 0, ki2 = ki * ki;
+    for (var k = 0; k < lam.length; k++) {
+      var l = lam[k], xr = l + kr, inv = 1 / (xr * xr + ki2);
+      var gr = xr * inv, gi = -ki * inv, lgr = l * gr, lgi = l * gi;
+      dr += lgr; di += lgi;
+      er -= lgr * gr - lgi * gi; ei -= lgr * gi + lgi * gr;
+    }
+    DS[0] = dr; DS[1] = di; DS[2] = er; DS[3] = ei;
+  }
+
+  // Newton for kappa (1 - d/N)(P - d) = s from (kr, ki); KOUT = [kr, ki, dr, di, ddr, ddi,
+  // Re, Im of dkappa/ds, iterations (-1: failed)]
+  var KOUT = new Float64Array(9);
+  function rfNewton(lam, N, P, sr, si, kr, ki, maxit) {
+    for (var it = 0; it < maxit; it++) {
+      rfSums(lam, kr, ki);
+      var dr = DS[0], di = DS[1], ddr = DS[2], ddi = DS[3];
+      var ar = 1 - dr / N, ai = -di / N, br = P - dr, bi = -di;
+      var abr = ar * br - ai * bi, abi = ar * bi + ai * br;
+      var Fr = kr * abr - ki * abi - sr, Fi = kr * abi + ki * abr - si;
+      // dF = a b + kappa (-(dd/N) b - a dd)
+      var ur = -(ddr * br - ddi * bi) / N - (ar * ddr - ai * ddi);
+      var ui = -(ddr * bi + ddi * br) / N - (ar * ddi + ai * ddr);
+      var dFr = abr + kr * ur - ki * ui, dFi = abi + kr * ui + ki * ur;
+      cdv(Fr, Fi, dFr, dFi);
+      var str = CR, sti = CI;
+      kr -= str; ki -= sti;
+      if (!(Number.isFinite(kr) && Number.isFinite(ki))) break;
+      if (Math.hypot(str, sti) <= RF_ACCEPT * Math.hypot(kr, ki)) {
+        // quadratic convergence: kappa is exact to round-off; d to first order (d' step)
+        KOUT[0] = kr; KOUT[1] = ki;
+        KOUT[2] = dr - (ddr * str - ddi * sti); KOUT[3] = di - (ddr * sti + ddi * str);
+        KOUT[4] = ddr; KOUT[5] = ddi;
+        cinv(dFr, dFi); KOUT[6] = CR; KOUT[7] = CI;
+        KOUT[8] = it + 1;
+        return KOUT;
+      }
+    }
+    KOUT[8] = -1;
+    return KOUT;
+  }
+
+  function rfFailure(p) {
+    return fail("RuntimeError", "the random-feature self-consistency did not converge (alpha=" +
+      pyFloat(p.alpha) + ", N=" + p.N + ", M=" + p.M + ", P=" + p.P + "); no numbers returned");
+  }
+
+  /* kappa and d, d' at the points s = sr + i si (Im s >= 0, not on (-inf, 0]), visited in the
+   * given order by one continuation path from s ~ i 1e4 (P lam_1 + |s_0| + 1), kappa = s / P.
+   * Returns {kr, ki, dr, di, ddr, ddi} (Float64Arrays). */
+  function rfPath(c, sr, si) {
+    var p = c.p, lam = c.lam, N = p.N, P = p.P, n = sr.length;
+    var out = { kr: new Float64Array(n), ki: new Float64Array(n), dr: new Float64Array(n),
+      di: new Float64Array(n), ddr: new Float64Array(n), ddi: new Float64Array(n) };
+    var scr = 0, sci = 1e4 * (P * lam[0] + Math.hypot(sr[0], si[0]) + 1.0);
+    var o = rfNewton(lam, N, P, scr, sci, scr / P, sci / P, RF_MAXIT);
+    if (o[8] < 0) throw rfFailure(p);
+    var kr = o[0], ki = o[1], gr = o[6], gi = o[7];
+    for (var j = 0; j < n; j++) {
+      var tr = sr[j], ti = si[j];
+      // log(target / current): geometric steps, at most RF_STEP long
+      cdv(tr, ti, scr, sci);
+      var lr = Math.log(Math.hypot(CR, CI)), li = Math.atan2(CI, CR);
+      var left = 1.0, frac = Math.min(1.0, RF_STEP / Math.max(Math.hypot(lr, li), 1e-300));
+      var br = scr, bi = sci;                  // the path's base point for this leg
+      var done = 0.0;
+      while (done < 1.0) {
+        var f = Math.min(done + frac, 1.0), nr, ni;
+        if (f === 1.0) { nr = tr; ni = ti; }
+        else {
+          var er = Math.exp(lr * f), ang = li * f;
+          var xr = er * Math.cos(ang), xi = er * Math.sin(ang);
+          nr = br * xr - bi * xi; ni = br * xi + bi * xr;
+        }
+        var dzr = nr - scr, dzi = ni - sci;
+        var pr = kr + gr * dzr - gi * dzi, pi = ki + gr * dzi + gi * dzr;
+        o = rfNewton(lam, N, P, nr, ni, pr, pi, RF_SETTLE);
+        if (o[8] >= 0) {
+          kr = o[0]; ki = o[1]; gr = o[6]; gi = o[7]; scr = nr; sci = ni; done = f;
+          frac = Math.min(2 * frac, 1.0);
+        } else {
+          frac *= 0.5;
+          if (frac < 1e-10) throw rfFailure(p);
+        }
+      }
+      left = 0;
+      out.kr[j] = kr; out.ki[j] = ki; out.dr[j] = o[2]; out.di[j] = o[3];
+      out.ddr[j] = o[4]; out.ddi[j] = o[5];
+      // the library's convergence check: |kappa (1 - d/N)(P - d) - s| <= 1e-10 |kappa| Re((P + d)(1 + d/N)) + 1e-12 |s|
+      var dr = o[2], di = o[3], ar = 1 - dr / N, ai = -di / N, b2r = P - dr, b2i = -di;
+      var abr = ar * b2r - ai * b2i, abi = ar * b2i + ai * b2r;
+      var res = Math.hypot(kr * abr - ki * abi - tr, kr * abi + ki * abr - ti);
+      var scl = Math.hypot(kr, ki) * ((P + dr) * (1 + dr / N) - di * di / N);
+      if (!(res <= 1e-10 * scl + 1e-12 * Math.hypot(tr, ti))) throw rfFailure(p);
+    }
+    return out;
+  }
+
+  // complex helpers for the (few) per-node quantities
+  function cx(r, i) { return [r, i]; }
+  function cmul(a, b) { return [a[0] * b[0] - a[1] * b[1], a[0] * b[1] + a[1] * b[0]]; }
+  function cdiv(a, b) { cdv(a[0], a[1], b[0], b[1]); return [CR, CI]; }
+  function cadd(a, b) { return [a[0] + b[0], a[1] + b[1]]; }
+  function csub(a, b) { return [a[0] - b[0], a[1] - b[1]]; }
+  function cscale(a, x) { return [a[0] * x, a[1] * x]; }
+
+  /* rfdmft.rf_theory._quantities at one point s = z + gamma, from kappa, d, d'. */
+  function rfQuant(c, s, kap, d, dd) {
+    var N = c.p.N, P = c.p.P, delta = c.delta;
+    var a = [1 - d[0] / N, -d[1] / N];
+    var mu = cmul(kap, a);
+    var dk = cdiv([1, 0], csub(a, cscale(cmul(kap, dd), 1 / N)));     // d kappa / d mu
+    var kd = csub(cmul(kap, d), [delta, 0]);                         // kappa d_p - delta
+    var t = cdiv(kd, mu);
+    var num = csub(cmul(cmul(cadd(d, cmul(kap, dd)), dk), mu), kd);
+    var tp = cdiv(num, cmul(mu, mu));
+    var R = cdiv(d, [P - d[0], -d[1]]);
+    return { R: R, Rh: csub([c.S, 0], cmul(s, R)), mu: mu, t: t, tp: tp, f: d, fp: cmul(dd, dk),
+      q: [1 - d[0] / P, -d[1] / P], kappa: kap };
+  }
+
+  function rfEquilibriumOf(c) {
+    var p = c.p, N = p.N, P = p.P, M = p.M, Q;
+    if (p.T > 0 && p.gamma === 0 && Math.min(N, M) >= P)
+      throw fail("ValueError", "t = inf is not allowed with T > 0, gamma = 0 and min(N, M) >= P: " +
+        "the weights diffuse freely where the features see the target");
+    if (p.gamma > 0) {
+      var o = rfPath(c, Float64Array.of(p.gamma), Float64Array.of(0));
+      Q = rfQuant(c, [p.gamma, 0], [o.kr[0], o.ki[0]], [o.dr[0], o.di[0]], [o.ddr[0], o.ddi[0]]);
+    } else {
+      if (Math.min(N, M) === P)
+        throw fail("ValueError", "t = inf at min(N, M) = P = " + P + " without weight decay is " +
+          "the interpolation threshold of the random-feature model (the error diverges); use " +
+          "gamma > 0 or finite times");
+      var target = Math.min(N, P, M), lam = c.lam;
+      var f = function (k) { return rfD(lam, k) - target; };
+      var lo = 1e-300, hi = lam[0];
+      while (f(hi) > 0) hi *= 2.0;
+      lo = hi;
+      while (f(lo) < 0 && lo > 1e-300) lo /= 2.0;
+      for (var i = 0; i < 300; i++) {
+        var mid = hi / lo > 4 ? Math.sqrt(lo * hi) : 0.5 * (lo + hi);
+        if (f(mid) > 0) lo = mid; else hi = mid;
+        if (hi - lo <= 1e-15 * hi) break;
+      }
+      var kap = 0.5 * (lo + hi);
+      rfSums(lam, kap, 0);
+      Q = rfQuant(c, [0, 0], [kap, 0], [DS[0], DS[1]], [DS[2], DS[3]]);
+    }
+    var mu0 = Q.mu, rho = (Q.f[0] + (mu0[0] * Q.fp[0] - mu0[1] * Q.fp[1])) / P;
+    var captured = Math.hypot(mu0[0], mu0[1]) === 0 ? 0.0 : -cmul(cmul(mu0, mu0), Q.tp)[0];
+    var bias = captured / (1 - rho) + c.delta;
+    var label = (p.sigma2 + c.delta) * rho / (1 - rho);
+    var thermal = p.T > 0 ? p.T * Q.R[0] : 0.0;
+    return { bias: bias, label_variance: label, thermal_variance: thermal,
+      error: bias + label + thermal };
+  }
+
+  /* t = inf of the random-feature model: {bias (delta included), label_variance,
+   * thermal_variance, error} (rfdmft.rf_theory.rf_equilibrium, with its refusals). */
+  function rfEquilibrium(params) { return rfEquilibriumOf(rfSetup(params)); }
+
+  /* kappa(z) on the physical branch (rfdmft.rf_theory.rf_kappa) at complex z = [re, im]
+   * pairs; returns [re, im] pairs. */
+  function rfKappa(params, zs) {
+    var c = rfSetup(params), n = zs.length, sr = new Float64Array(n), si = new Float64Array(n);
+    for (var i = 0; i < n; i++) {
+      sr[i] = zs[i][0] + c.p.gamma; si[i] = Math.abs(zs[i][1]);
+      if (si[i] === 0 && sr[i] <= 0)
+        throw fail("ValueError", "z + gamma must not lie on the negative real half-line (-inf, 0]");
+    }
+    var o = rfPath(c, sr, si);
+    return zs.map(function (z, i) { return [o.kr[i], z[1] < 0 ? -o.ki[i] : o.ki[i]]; });
+  }
+
+  /* Error of the random-feature model and its parts at times (rfdmft.rf_theory.rf_theory):
+   * {times, error, bias (delta included), label_variance, thermal_variance}. */
+  function rfTheory(params, times) {
+    var c = rfSetup(params), p = c.p, t = rfValidateTimes(times, p), nt = t.length, i, j;
+    var P = p.P, gamma = p.gamma, T = p.T, delta = c.delta, S = c.S, sig = p.sigma2 + delta;
+    var bias = new Float64Array(nt).fill(S), label = new Float64Array(nt),
+      thermal = new Float64Array(nt);
+    var anyInf = false;
+    for (i = 0; i < nt; i++) if (t[i] === Infinity) anyInf = true;
+    if (anyInf) {
+      var eq = rfEquilibriumOf(c);
+      for (i = 0; i < nt; i++) if (t[i] === Infinity) {
+        bias[i] = eq.bias; label[i] = eq.label_variance; thermal[i] = eq.thermal_variance;
+      }
+    }
+    var go = [];
+    for (i = 0; i < nt; i++) if (t[i] !== Infinity && t[i] > 0) go.push(i);
+    if (!go.length) return rfResult(t, bias, label, thermal);
+    // windows [t0, 10 t0), t0 = 10^k (rfdmft.laplace._windows)
+    var ratio = CONTOUR.ratio, groups = {};
+    go.forEach(function (i) {
+      var k = Math.floor(Math.log(t[i]) / Math.log(ratio));
+      var t0 = Math.pow(ratio, k);
+      k = t0 > t[i] ? k - 1 : (t0 * ratio <= t[i] ? k + 1 : k);
+      (groups[k] = groups[k] || []).push(i);
+    });
+    var ks = Object.keys(groups).map(Number).sort(function (a, b) { return a - b; });
+    var K = CONTOUR.K, nk = K + 1, nw = ks.length, h = CONTOUR.a / K;
+    var sphi = Math.sin(CONTOUR.phi), cphi = Math.cos(CONTOUR.phi);
+    var zr = [], zi = [], wr = [], wi = [], mus = [];
+    ks.forEach(function (k, w) {
+      var mu = CONTOUR.c * K / Math.pow(ratio, k + 1);     // window end t1 = 10^(k+1)
+      mus.push(mu);
+      for (j = 0; j < nk; j++) {
+        var u = (K - j) * h, ch = Math.cosh(u), sh = Math.sinh(u);
+        zr.push(mu * (1 - sphi * ch)); zi.push(mu * cphi * sh);
+        var f = h / Math.PI * (j === K ? 0.5 : 1.0);
+        wr.push(-mu * sphi * sh * f); wi.push(mu * cphi * ch * f);
+      }
+    });
+    // one path through the rows z (scale mu) and z/2 (mu/2), largest scale first
+    var rows = [];
+    for (var w = 0; w < nw; w++) { rows.push([w, 1.0]); rows.push([w, 0.5]); }
+    rows.sort(function (a, b) { return mus[b[0]] * b[1] - mus[a[0]] * a[1]; });
+    var n = rows.length * nk, sr = new Float64Array(n), si = new Float64Array(n);
+    rows.forEach(function (r, ri) {
+      for (j = 0; j < nk; j++) {
+        sr[ri * nk + j] = r[1] * zr[r[0] * nk + j] + gamma; si[ri * nk + j] = r[1] * zi[r[0] * nk + j];
+      }
+    });
+    var o = rfPath(c, sr, si);
+    var A = new Array(nw * nk), B = new Array(nw * nk);
+    rows.forEach(function (r, ri) {
+      for (j = 0; j < nk; j++) {
+        var a = ri * nk + j, zz = [r[1] * zr[r[0] * nk + j], r[1] * zi[r[0] * nk + j]];
+        var Q = rfQuant(c, [zz[0] + gamma, zz[1]], [o.kr[a], o.ki[a]], [o.dr[a], o.di[a]],
+          [o.ddr[a], o.ddi[a]]);
+        (r[1] === 1.0 ? A : B)[r[0] * nk + j] = Q;
+      }
+    });
+    var bia = new Float64Array(nt), lab = new Float64Array(nt), th = new Float64Array(nt);
+    var nf = 2 * K + 1, Fr = new Float64Array(nf * nf), Fi = new Float64Array(nf * nf);
+    var er_ = new Float64Array(nf), ei_ = new Float64Array(nf);
+    ks.forEach(function (k, w) {
+      var base = w * nk, sel = groups[k], mu_c = mus[w];
+      var Fl = [], Ft = [];
+      for (j = 0; j < nk; j++) {
+        var zz = [zr[base + j], zi[base + j]], z2 = cmul(zz, zz), a = A[base + j], b = B[base + j];
+        Fl.push(cdiv(cscale(csub(b.Rh, a.Rh), 2 * sig), z2));
+        Ft.push(T > 0 ? cdiv(cscale(b.R, T), zz) : [0, 0]);
+      }
+      // the full contour: z[w] far to near, then conj(z[w]) near to far
+      var zf = [], Qf = [];
+      for (j = 0; j < nk; j++) { zf.push([zr[base + j], zi[base + j]]); Qf.push(A[base + j]); }
+      for (j = K - 1; j >= 0; j--) {
+        zf.push([zr[base + j], -zi[base + j]]);
+        var q = A[base + j], cj = {};
+        Object.keys(q).forEach(function (key) { cj[key] = [q[key][0], -q[key][1]]; });
+        Qf.push(cj);
+      }
+      var fac = zf.map(function (z) { return cdiv([z[0] + gamma, z[1]], z); });
+      var om = [];
+      for (j = 0; j < nf; j++) {
+        var u = (K - j) * h;                         // K..0, -1..-K
+        // omega = h i mu cos(i u - phi) / (2 pi i) = h mu (cosh u cos phi + i sinh u sin phi) / (2 pi)
+        om.push([h * mu_c * Math.cosh(u) * cphi / (2 * Math.PI), h * mu_c * Math.sinh(u) * sphi / (2 * Math.PI)]);
+      }
+      for (var x = 0; x < nf; x++) {
+        for (var y = x; y < nf; y++) {
+          var Qx = Qf[x], Qy = Qf[y], t2, S2;
+          if (x === y) { t2 = cscale(Qx.tp, -1); S2 = cadd(Qx.f, cmul(Qx.mu, Qx.fp)); }
+          else {
+            var dm = csub(Qy.mu, Qx.mu);
+            t2 = cdiv(csub(Qx.t, Qy.t), dm);
+            S2 = cdiv(csub(cmul(Qx.mu, Qx.f), cmul(Qy.mu, Qy.f)), cscale(dm, -1));
+          }
+          var num = cdiv(t2, cscale(cmul(Qx.q, Qy.q), P * P));
+          var F = cdiv(cmul(cmul(fac[x], fac[y]), num), [1 - S2[0] / P, -S2[1] / P]);
+          Fr[x * nf + y] = Fr[y * nf + x] = F[0]; Fi[x * nf + y] = Fi[y * nf + x] = F[1];
+        }
+      }
+      sel.forEach(function (i) {
+        var tt = t[i], sl = 0, st = 0;
+        for (j = 0; j < nk; j++) {          // invert: Im sum exp(t z) w F
+          var e = Math.exp(tt * zr[base + j]), ang = tt * zi[base + j];
+          var xr = e * Math.cos(ang), xi = e * Math.sin(ang);
+          var Er = xr * wr[base + j] - xi * wi[base + j], Ei = xr * wi[base + j] + xi * wr[base + j];
+          sl += Er * Fl[j][1] + Ei * Fl[j][0];
+          st += Er * Ft[j][1] + Ei * Ft[j][0];
+        }
+        for (j = 0; j < nf; j++) {
+          var e2 = Math.exp(tt * zf[j][0]), a2 = tt * zf[j][1];
+          var cr = e2 * Math.cos(a2), ci = e2 * Math.sin(a2);
+          er_[j] = om[j][0] * cr - om[j][1] * ci; ei_[j] = om[j][0] * ci + om[j][1] * cr;
+        }
+        var sr2 = 0;                         // Re(e^T F e)
+        for (var x2 = 0; x2 < nf; x2++) {
+          var vr = 0, vi = 0, row = x2 * nf;
+          for (var y2 = 0; y2 < nf; y2++) {
+            vr += Fr[row + y2] * er_[y2] - Fi[row + y2] * ei_[y2];
+            vi += Fr[row + y2] * ei_[y2] + Fi[row + y2] * er_[y2];
+          }
+          sr2 += er_[x2] * vr - ei_[x2] * vi;
+        }
+        bia[i] = sr2; lab[i] = sl; th[i] = T > 0 ? st : 0;
+      });
+    });
+    var floor = -1e-9 * (S + p.sigma2 + 1);
+    go.forEach(function (i) {
+      var parts = [bia[i], lab[i], th[i]];
+      parts.forEach(function (x) {
+        if (!Number.isFinite(x) || x < floor)
+          throw fail("RuntimeError", "the random-feature Laplace inversion gave untrusted values " +
+            "(non-finite or negative); no numbers returned");
+      });
+      bias[i] = Math.max(parts[0], 0); label[i] = Math.max(parts[1], 0);
+      thermal[i] = Math.max(parts[2], 0);
+    });
+    return rfResult(t, bias, label, thermal);
+  }
+
+  function rfResult(t, bias, label, thermal) {
+    var error = new Float64Array(t.length);
+    for (var i = 0; i < t.length; i++) error[i] = bias[i] + label[i] + thermal[i];
+    return { times: t, error: error, bias: bias, label_variance: label, thermal_variance: thermal };
+  }
+
+
   return {
     CONTOUR: CONTOUR, theory: theory, equilibrium: equilibrium, posterior: posterior,
     posteriorCurves: posteriorCurves, checkParams: checkParams, validateTimes: validateTimes,
@@ -1338,5 +1743,7 @@
         throw fail("ValueError", "steps need a learning rate lr > 0, got lr = " + pyFloat(p.lr));
       return Array.from(times, function (t) { return stepsOf(p.lr, t); });
     },
+    rfTheory: rfTheory, rfEquilibrium: rfEquilibrium, rfKappa: rfKappa,
+    rfHasEquilibrium: function (params) { return rfHasEquilibrium(rfCheck(params)); },
   };
 });

@@ -38,11 +38,14 @@ from .model import Params
 #: ``10^6``; ``krr_over_peer``: the static learning curve against the fastest published
 #: fixed-point solver re-implemented here; ``time_domain_over_laplace``: at equal accuracy;
 #: ``sgd_numpy_over_numba``: a plain numpy loop over the compiled minibatch SGD steps (same
-#: batches); ``gd_design_over_svd``: one gradient-descent design of the simulator over one SVD.
+#: batches); ``gd_design_over_svd``: one gradient-descent design of the simulator over one SVD;
+#: ``rf_theory_s``: a 200-time random-feature theory curve at ``N = 10^4``, ``M = 10^5``;
+#: ``rf_design_over_svd``: one random-feature design over the product ``A F^T`` and its SVD.
 TARGETS = dict(simulation_over_laplace=1000.0, design_over_svd=1.0, krr_over_peer=20.0,
                laplace_1e4_s=0.005, laplace_1e6_s=0.05, time_domain_over_laplace=20.0,
                widget_latency_s=0.2, chapter_s=90.0, book_s=600.0,
-               sgd_numpy_over_numba=10.0, gd_design_over_svd=1.0)
+               sgd_numpy_over_numba=10.0, gd_design_over_svd=1.0, rf_theory_s=1.0,
+               rf_design_over_svd=1.5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -727,6 +730,37 @@ def _paths_row(report: _Report, quick: bool):
                ratio.value > 1 and difference < 1e-12, sized=True, correct=difference < 1e-12)
 
 
+def _random_feature_rows(report: _Report, quick: bool):
+    """The random-feature model: its theory curve (:mod:`rfdmft.rf_theory`) and one design of its
+    exact simulator against the product that forms the design and one thin SVD of it."""
+    from .random_features import time_rf_design
+    from .rf_theory import rf_theory
+
+    scale = 100 if quick else 1
+    params = Params(alpha=1.0, N=10**4 // scale, M=10**5 // scale, P=2000 // scale,
+                    sigma2=0.01, features="random")
+    times = LAPLACE_TIMES
+    rf_theory(params, times[:3])                                   # the rule, cached
+    (curve,) = alternated([lambda: rf_theory(params, times)], budget=0.5 if quick else 5.0)
+    report.results["rf_theory_s"] = curve.median
+    target = TARGETS["rf_theory_s"]
+    report.row("rf_theory", f"random-feature theory, 200 times, N = {params.N}, M = {params.M}, "
+               f"P = {params.P}: {curve.text()} (target < {target:g} s at N = 10^4, M = 10^5) "
+               f"[{curve.threads}]", curve.median < target, sized=True)
+    design = Params(alpha=1.0, N=2000 // (8 if quick else 1), M=4000 // (8 if quick else 1),
+                    P=1000 // (8 if quick else 1), features="random")
+    timing = time_rf_design(design, times, repeats=5, threads=1)
+    ratio = timing["ratio"]
+    report.results["rf_design_over_svd"] = ratio
+    target = TARGETS["rf_design_over_svd"]
+    report.row("rf_design_over_svd",
+               f"random-feature simulator per design (rf_design_error) / the product A F^T and "
+               f"one thin SVD of it, P = {design.P}, N = {design.N}, M = {design.M}, 200 times, "
+               f"medians of 5 alternated calls: {timing['rf']:.3f} s / {timing['reference']:.3f}"
+               f" s = {ratio:.2f}x (target <= {target}x) [BLAS 1 thread]", ratio <= target,
+               sized=True)
+
+
 def _discrete_rows(report: _Report, quick: bool):
     """Discrete-time training: the compiled minibatch SGD steps (:mod:`rfdmft.sgd`) against
     the plain numpy loop taking the same steps (same batches), and one gradient-descent design
@@ -1109,6 +1143,7 @@ def run(quick: bool = False, out=print) -> dict:
     _time_domain_rows(report, quick)
     _paths_row(report, quick)
     _discrete_rows(report, quick)
+    _random_feature_rows(report, quick)
     _krr_rows(report, quick)
     _thread_policy_rows(report, quick)
     _widget_row(report, 2 if quick else 6)

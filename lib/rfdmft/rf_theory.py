@@ -33,9 +33,11 @@ Limits: ``N -> inf`` gives the mode model with ``N = M``; at ``t = inf``, ``gamm
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
+from numba import njit
 
 from .laplace import CONTOUR, _contour, _windows
 from .model import ErrorCurve, Params, validate_times
@@ -43,13 +45,19 @@ from .quadrature import compress
 
 __all__ = ["rf_kappa", "rf_theory", "rf_equilibrium"]
 
-_STEPS = 120            # geometric continuation steps from far away to each point
-_MAXIT = 40
+_STEPS = (40, 400)      # geometric continuation steps from far away: tried in turn
+_MAXIT = 12
 
 
 def _rule(params: Params, powers: bool = False):
-    r = compress(params.eigenvalues[: params.M], None if params.isotropic else params.powers)
+    r = _compressed(params)
     return (r.lam, r.weight, r.power) if powers else (r.lam, r.weight)
+
+
+@functools.lru_cache(maxsize=16)
+def _compressed(params: Params):
+    """The compressed sums over all ``M`` modes (with the teacher powers)."""
+    return compress(params.eigenvalues[: params.M], None if params.isotropic else params.powers)
 
 
 def _d(lam, w, kappa):
@@ -67,23 +75,16 @@ def rf_kappa(params: Params, z) -> np.ndarray:
         raise ValueError("z + gamma must not lie on the negative real half-line (-inf, 0]")
     flip = s.imag < 0
     target = np.where(flip, s.conj(), s)
-    start = 1j * 1e4 * (P * float(lam.max()) + np.abs(target) + 1.0)
-    kappa = start / P
-    for k in range(1, _STEPS + 1):
-        sk = start * (target / start) ** (k / _STEPS)
-        for _ in range(_MAXIT):
-            d, dd = _d(lam, w, kappa)
-            a, b = 1.0 - d / N, P - d
-            F = kappa * a * b - sk
-            dF = a * b + kappa * (-dd / N * b - a * dd)
-            step = F / dF
-            kappa = kappa - step
-            if np.all(np.abs(step) <= 1e-13 * np.abs(kappa)):
-                break
-    d, dd = _d(lam, w, kappa)
-    residual = np.abs(kappa * (1 - d / N) * (P - d) - target)
-    scale = np.abs(kappa) * (P + d) * (1 + d / N)
-    if not (np.all(np.isfinite(kappa)) and np.all(residual <= 1e-10 * scale + 1e-12 * np.abs(target))):
+    for steps in _STEPS:
+        kappa = _continue(np.ascontiguousarray(lam), np.ascontiguousarray(w), N, P,
+                          np.ascontiguousarray(target), steps)
+        d, dd = _d(lam, w, kappa)
+        residual = np.abs(kappa * (1 - d / N) * (P - d) - target)
+        scale = np.abs(kappa) * (P + d) * (1 + d / N)
+        if np.all(np.isfinite(kappa)) and np.all(residual <= 1e-10 * scale
+                                                 + 1e-12 * np.abs(target)):
+            break
+    else:
         raise RuntimeError("the random-feature self-consistency did not converge "
                            f"(alpha={params.alpha}, N={params.N}, M={params.M}, P={params.P}); "
                            "no numbers returned")
@@ -91,6 +92,40 @@ def rf_kappa(params: Params, z) -> np.ndarray:
     return kappa.reshape(np.shape(z))
 
 
+@njit(cache=True, error_model="numpy")
+def _continue(lam, w, N, P, target, steps):
+    """Newton along geometric steps from ``kappa ~ s / P`` far up the imaginary axis, point by
+    point (compiled: the Newton steps are scalar, the sums run over the rule's nodes)."""
+    out = np.empty(target.size, np.complex128)
+    lam_max = lam.max()
+    for i in range(target.size):
+        s = target[i]
+        start = 1j * 1e4 * (P * lam_max + abs(s) + 1.0)
+        kappa = start / P
+        ratio = np.log(s / start)
+        for k in range(1, steps + 1):
+            sk = start * np.exp(ratio * (k / steps))
+            for _ in range(_MAXIT):
+                d = 0j
+                dd = 0j
+                for j in range(lam.size):
+                    g = 1.0 / (lam[j] + kappa)
+                    d += w[j] * lam[j] * g
+                    dd -= w[j] * lam[j] * g * g
+                a = 1.0 - d / N
+                b = P - d
+                den = a * b + kappa * (-dd / N * b - a * dd)
+                if den == 0:
+                    break
+                step = (kappa * a * b - sk) / den
+                kappa = kappa - step
+                if abs(step) <= 1e-13 * abs(kappa):
+                    break
+        out[i] = kappa
+    return out
+
+
+@functools.lru_cache(maxsize=16)
 def _kappa0(params: Params) -> float:
     """``d(kappa0) = N`` (``0`` when ``N >= M``): the first level at ``mu = 0``."""
     if params.N >= params.M:
@@ -203,8 +238,9 @@ def rf_theory(params: Params, times) -> ErrorCurve:
         P, gamma, T = float(params.P), params.gamma, params.T
         starts, which = _windows(tf, CONTOUR["ratio"])
         z, wt = _contour(starts * CONTOUR["ratio"])
-        A = _quantities(params, z)
-        B2 = _quantities(params, 0.5 * z)
+        both = rf_kappa(params, np.concatenate([z, 0.5 * z]))
+        A = _quantities(params, z, both[: z.shape[0]])
+        B2 = _quantities(params, 0.5 * z, both[z.shape[0]:])
         delta = A["delta"]
 
         def invert(F):
@@ -219,7 +255,8 @@ def rf_theory(params: Params, times) -> ErrorCurve:
         bia = np.empty(tf.size)
         for i in range(z.shape[0]):
             zf = np.concatenate([z[i], np.conj(z[i, -2::-1])])
-            Q = _quantities(params, zf)
+            kf = np.concatenate([A["kappa"][i], np.conj(A["kappa"][i, -2::-1])])
+            Q = _quantities(params, zf, kf)
             mu, tt, tp, f, fp, q = Q["mu"], Q["t"], Q["tp"], Q["f"], Q["fp"], Q["q"]
             M1, M2 = mu[:, None], mu[None, :]
             with np.errstate(divide="ignore", invalid="ignore"):

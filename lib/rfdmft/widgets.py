@@ -9,7 +9,8 @@ fast enough for much larger models (``N, P`` up to 6400). The Bayesian explorer 
 learning curves of the posterior from the equilibrium theory. The discrete-time explorer draws
 gradient descent with a finite learning rate and minibatch SGD (``theory_discrete``), the
 learning rate given as a fraction of the stability edge of gradient descent, with gradient
-flow for comparison.
+flow for comparison. The random-feature explorer draws the theory of ``N`` random features of
+``M`` kernel modes (``rf_theory``), with the mode model for comparison.
 
 Two faces. Every explorer returns an :class:`Explorer`, an ipywidgets ``VBox`` (sliders, the
 figure redrawn by Python, a status line saying what is drawn). In JupyterLab or Notebook it
@@ -18,7 +19,8 @@ class="rfdmft-explorer" data-config=...>``), which the built book shows instead 
 (``nb_mime_priority_overrides`` in ``_config.yml``): there ``lib/book_static/rfdmft-explorer.js``
 builds the sliders and redraws the figure in the reader's browser with
 ``lib/book_static/rfdmft-theory.js``, a JavaScript port of ``theory_laplace`` (power-law
-spectrum, isotropic teacher), ``equilibrium``, ``posterior`` and ``theory_discrete``. On the
+spectrum, isotropic teacher), ``equilibrium``, ``posterior``, ``theory_discrete`` and
+``rf_theory``/``rf_equilibrium``. On the
 page every explorer, including the simulator-based :func:`explorer`, therefore draws the DMFT
 theory, and says so;
 the page also offers an ``M`` slider (target modes, as multiples of ``N``) wherever ``N`` is
@@ -44,7 +46,8 @@ from .simulation import HeavyTailWarning, heavy_tailed, simulate
 __all__ = ["SIZES", "LEVELS", "THEORY_SIZES", "THEORY_LEVELS", "BAYES_VARIANCES",
            "M_FACTORS", "ETAS", "BATCHES", "Explorer", "explorer_times", "draw_explorer",
            "explorer", "draw_theory", "theory_explorer", "draw_posterior_curves",
-           "bayes_explorer", "discrete_times", "draw_discrete", "discrete_explorer"]
+           "bayes_explorer", "discrete_times", "draw_discrete", "discrete_explorer", "draw_rf",
+           "rf_explorer"]
 
 #: Values offered by the ``N`` and ``P`` sliders.
 SIZES = (25, 50, 100, 200, 400)
@@ -213,7 +216,7 @@ def _live_figure(sliders: dict, draw, page: _Page):
         start = time.perf_counter()
         _clear_data(ax)
         try:
-            draw(ax, **values)
+            drawn = draw(ax, **values)
         except (ValueError, RuntimeError) as err:
             status.value = f"{source}: not drawn: {html.escape(str(err))}"
             raise
@@ -222,6 +225,8 @@ def _live_figure(sliders: dict, draw, page: _Page):
         fig.savefig(png, format="png")
         display(Image(data=png.getvalue(), format="png"))
         status.value = f"{source}, computed by Python in {time.perf_counter() - start:.2f} s"
+        if isinstance(drawn, str):                 # a note from the drawing (draw_rf's)
+            status.value += f". {html.escape(drawn)}"
 
     output = widgets.interactive_output(update, sliders)
     items = list(sliders.values())
@@ -466,3 +471,81 @@ def discrete_explorer(alpha: float = 1.0, N: int = 800, P: int = 200, sigma2: fl
         draw_discrete(ax, base.replace(lr=lr, batch=None if batch == 0 else batch))
 
     return _live_figure(sliders, lambda ax, **v: draw(ax, **fixed, **v), page)
+
+
+def draw_rf(ax, params: Params, times=None):
+    """Draw the random-feature theory of ``params`` (``N`` random features of ``M`` kernel
+    modes, :func:`rfdmft.rf_theory.rf_theory`) as lines on ``ax`` (log axes).
+
+    The bias (the part ``delta`` of the target the features cannot represent included), the
+    label-noise variance and the thermal variance (each where it is not zero) and the total, at
+    ``times`` (default: 61 from 0.01 to 1e5); the mode model with the same ``M, P`` and the
+    first ``min(N, M)`` modes as features (:func:`rfdmft.laplace.theory_laplace`, ``features =
+    "modes"``) as a thin grey line; the long-time limit (:func:`rfdmft.rf_theory.rf_equilibrium`)
+    as a dotted line where the library gives it. Returns ``(curve, note)``: the finite-time curve
+    and ``None``, or, where ``rf_equilibrium`` refuses (the interpolation threshold ``min(N, M) =
+    P`` without weight decay; ``T > 0``, ``gamma = 0``, ``min(N, M) >= P``), ``"No t = inf
+    line: "`` and its reason. Raises what ``rf_theory`` raises.
+    """
+    from .laplace import theory_laplace
+    from .rf_theory import rf_equilibrium, rf_theory
+
+    if params.features != "random":
+        params = params.replace(features="random")
+    t = explorer_times(61, 1e5) if times is None else np.asarray(times, dtype=float)
+    curve = rf_theory(params, t)
+    try:
+        limit, note = sum(rf_equilibrium(params)), None
+    except ValueError as err:
+        limit, note = None, f"No t = \u221e line: {err}"
+    for part in ("bias", "label_variance", "thermal_variance"):
+        if np.any(getattr(curve, part) > 0):
+            plot_curve(ax, curve, part, kind="theory", color=PART_COLORS[part],
+                       label=PART_LABELS[part], limit=False)
+    plot_curve(ax, curve, kind="theory", color=PART_COLORS["error"], label=PART_LABELS["error"],
+               limit=False)
+    n = min(params.N, params.M)
+    modes = theory_laplace(params.replace(N=n, features="modes"), t)
+    ax.plot(t, modes.error, color="0.6", linewidth=1,
+            label=f"mode model\n(first {n} of the M modes)")
+    if limit is not None:
+        plot_limit(ax, limit, color=PART_COLORS["error"], label=r"$E_g(t=\infty)$")
+    log_axes(ax)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small",
+              title=f"$N = {params.N}$ random features\nof $M = {params.M}$ modes",
+              title_fontsize="small")
+    return curve, note
+
+
+def rf_explorer(alpha: float = 1.0, N: int = 200, M: int = 2000, P: int = 100,
+                sigma2: float = 0.0, gamma: float = 0.0, T: float = 0.0,
+                controls=("N", "P", "sigma2", "gamma")):
+    """Sliders for the parameters named in ``controls`` above a live figure of the
+    random-feature model (:func:`draw_rf`): ``N`` random features of ``M`` kernel modes (``M``
+    fixed; ``N`` may exceed it), the mode model for comparison, ``t = inf`` where it exists; the
+    other parameters keep their given values.
+
+    ``controls`` is a non-empty subset of ``("alpha", "N", "P", "sigma2", "gamma", "T")``; the
+    sliders offer ``THEORY_SIZES`` for ``N, P`` and ``THEORY_LEVELS`` for ``sigma2, gamma, T``
+    (``alpha`` on [0.25, 3]). Where ``rf_equilibrium`` refuses (``min(N, M) = P`` without weight
+    decay: the interpolation threshold) the figure has no ``t = inf`` line and the status line
+    says why. Returns an :class:`Explorer` widget; as the last expression of a cell it shows
+    the figure for the default values, and on the book's pages live sliders (the same theory,
+    computed in the browser by ``rfdmft-theory.js``).
+    """
+    values = dict(alpha=alpha, N=N, P=P, sigma2=sigma2, gamma=gamma, T=T)
+    if not controls or any(name not in values for name in controls):
+        raise ValueError(f"controls must be a non-empty subset of {tuple(values)}, "
+                         f"got {controls!r}")
+    options = dict(N=THEORY_SIZES, P=THEORY_SIZES, sigma2=THEORY_LEVELS, gamma=THEORY_LEVELS,
+                   T=THEORY_LEVELS)
+    Params(**values, M=M, features="random")            # fixed values are checked here too
+    fixed = {name: value for name, value in values.items() if name not in controls}
+    sliders = _sliders({name: values[name] for name in controls}, options)
+    page = _Page("rf", "random-feature DMFT theory (rf_theory)", dict(values, M=M), controls,
+                 options, times=explorer_times(61, 1e5).tolist())
+
+    def draw(ax, **v):
+        return draw_rf(ax, Params(**fixed, **v, M=M, features="random"))[1]
+
+    return _live_figure(sliders, draw, page)

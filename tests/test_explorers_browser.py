@@ -68,6 +68,11 @@ def check_last(last):
     """The numbers drawn equal the library's for the parameters drawn."""
     p = last["params"]
     atol = ATOL
+    if last["kind"] == "rf":                  # the random-feature explorer
+        from test_rf_explorer import check_rf_last
+
+        check_rf_last(last)
+        return
     if last["kind"] == "bayes":
         params = rf.Params(alpha=p["alpha"], N=p["N"], P=1, sigma2=p["sigma2"])
         states = [posterior(params.replace(P=P), p["prior_variance"], p["noise_variance"])

@@ -115,7 +115,8 @@
     var N = integer("N", p.N, 1);
     var P = integer("P", p.P, 1);
     var M = (p.M === undefined || p.M === null) ? N : integer("M", p.M, 1);
-    if (M < N) throw fail("ValueError", "M must be an integer >= N = " + N + ", got " + M);
+    if (M < N) throw fail("ValueError", "M must be an integer >= N = " + N + ", got " + M +
+      " (only random features may outnumber the kernel modes)");
     var out = { alpha: alpha, N: N, P: P, M: M };
     ["sigma2", "gamma", "T", "lr"].forEach(function (name) {
       out[name] = nonnegative(name, p[name] === undefined ? 0 : p[name]);
@@ -1710,7 +1711,7 @@
     });
     var floor = -1e-9 * (S + p.sigma2 + 1);
     go.forEach(function (i) {
-      var parts = [bia[i], lab[i], th[i]];
+      var parts = [bia[i] + delta, lab[i], th[i]];
       parts.forEach(function (x) {
         if (!Number.isFinite(x) || x < floor)
           throw fail("RuntimeError", "the random-feature Laplace inversion gave untrusted values " +

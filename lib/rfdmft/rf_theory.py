@@ -19,7 +19,8 @@ The data level of the mode model, ``q = 1 - (1/P) sum_j s_j / (s_j + mu)`` with 
 
     kappa (1 - d / N) (P - d) = z + gamma,        R(z) = d / (P - d),
 
-symmetric in ``N`` and ``P``. The teacher sum is
+that is ``kappa (1 - d/N) (1 - d/P) = (z + gamma) / P``: symmetric in ``N`` and ``P`` at fixed
+``(z + gamma) / P``, and exactly at ``z + gamma = 0``. The teacher sum is
 ``t(mu) = sum_j p_j s_j / (s_j + mu) = (kappa d_p(kappa) - kappa0 d_p(kappa0)) / mu`` with
 ``d_p(kappa) = sum_k lambda_k p_k / (lambda_k + kappa)`` (``p_k`` the teacher's mode powers on the
 ``M`` modes), ``d(kappa0) = N`` (``kappa0 = 0`` when ``N >= M``) and ``delta = kappa0 d_p(kappa0)``; two-point sums follow by partial
@@ -38,6 +39,7 @@ import math
 
 import numpy as np
 from numba import njit
+from threadpoolctl import threadpool_limits
 
 from .laplace import CONTOUR, _contour, _windows
 from .model import ErrorCurve, Params, validate_times
@@ -80,7 +82,7 @@ def rf_kappa(params: Params, z) -> np.ndarray:
                           np.ascontiguousarray(target), steps)
         d, dd = _d(lam, w, kappa)
         residual = np.abs(kappa * (1 - d / N) * (P - d) - target)
-        scale = np.abs(kappa) * (P + d) * (1 + d / N)
+        scale = np.abs(kappa) * (P + np.abs(d)) * (1 + np.abs(d) / N)
         if np.all(np.isfinite(kappa)) and np.all(residual <= 1e-10 * scale
                                                  + 1e-12 * np.abs(target)):
             break
@@ -167,11 +169,18 @@ def _quantities(params: Params, z, kappa=None):
         tp = ((dp + kap * ddp) * dk * mu - (kap * dp - delta)) / mu**2
     with np.errstate(divide="ignore", invalid="ignore"):      # R = inf at the ridgeless edge
         R = d / (P - d)
-    return dict(R=R, Rh=float(lam @ w) - s * R, mu=mu, t=t, tp=tp, f=d,
+        Rh = float(lam @ w) - s * R
+    return dict(R=R, Rh=Rh, mu=mu, t=t, tp=tp, f=d,
                 fp=dd * dk, q=1 - d / P, delta=delta, kappa=kap, signal=float(lam @ wp))
 
 
 def rf_equilibrium(params: Params) -> tuple[float, float, float]:
+    """See :func:`_rf_equilibrium` (on one BLAS thread)."""
+    with threadpool_limits(1, user_api="blas"):
+        return _rf_equilibrium(params)
+
+
+def _rf_equilibrium(params: Params) -> tuple[float, float, float]:
     """``t = inf``: (bias with ``delta``, label-noise variance, thermal variance), the effective
     mode model's kernel ridge regression at ``mu0``. Ridgeless (``gamma = 0``): ``d(kappa*) =
     min(N, P)``; refused at ``N = P`` (the interpolation threshold) and where no equilibrium
@@ -217,6 +226,13 @@ def rf_equilibrium(params: Params) -> tuple[float, float, float]:
 
 
 def rf_theory(params: Params, times) -> ErrorCurve:
+    """See :func:`_rf_theory`; small products throughout, so on one BLAS thread (two cost up to
+    100x on a loaded machine)."""
+    with threadpool_limits(1, user_api="blas"):
+        return _rf_theory(params, times)
+
+
+def _rf_theory(params: Params, times) -> ErrorCurve:
     """Error of the random-feature model (``N`` features, ``M`` kernel modes, teacher mode powers
     ``params.powers`` on all ``M``) and its parts at ``times``, by inverse Laplace transform; ``bias`` includes the
     part ``delta`` of the target the features cannot represent. ``t = inf``: :func:`rf_equilibrium`.
@@ -231,7 +247,7 @@ def rf_theory(params: Params, times) -> ErrorCurve:
     thermal = np.zeros(t.shape)
     inf = np.isinf(t)
     if inf.any():
-        bias[inf], label[inf], thermal[inf] = rf_equilibrium(params)
+        bias[inf], label[inf], thermal[inf] = _rf_equilibrium(params)
     go = ~inf & (t > 0)
     if go.any():
         tf = t[go]

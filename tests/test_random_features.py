@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from scipy.linalg import expm, solve_continuous_lyapunov
 
-from rfdmft import Params, design_error
+from rfdmft import Params, design_error, random_features
 from rfdmft.random_features import (rf_design_error, rf_design_seeds, rf_has_equilibrium,
                                     rf_simulate, sample_features)
-from rfdmft.simulation import sample_design
+from rfdmft.simulation import gram_svd, sample_design
 
 
 def rf_params(N, M, P, alpha=1.0, **fields):
@@ -189,6 +189,29 @@ def test_ill_conditioned_features_at_every_time():
             E = mpmath.expm(-Z * t)
             bias = float(sum(lam[k] * p[l] * E[k, l] ** 2 for k in range(4) for l in range(4)))
             assert curve.bias[j] == pytest.approx(bias, rel=1e-12, abs=0), (teacher, t)
+
+
+@pytest.mark.parametrize("P, N, M", [(60, 150, 400), (150, 60, 400), (80, 120, 50),
+                                     (120, 80, 50), (100, 100, 400), (300, 300, 2000)])
+def test_gram_route_agrees_with_the_thin_svd(P, N, M, monkeypatch):
+    """The simulator factors ``Phi`` through the certified Gram route when it passes its test;
+    every part at every time agrees with the thin-SVD route on the same design (wide, tall,
+    rank-deficient ``M < min(P, N)``, square), and a design whose small singular value the
+    Gram matrix cannot resolve (``s_rho / s_1 = 1e-12``) is refused by the certificate."""
+    params = Params(alpha=1.0, N=N, P=P, M=M, sigma2=0.1, gamma=1e-4, T=1e-3,
+                    features="random")
+    A, F = draw(params, 3)
+    assert not isinstance(gram_svd(A @ F.T, rank=min(P, N, M)), str)
+    times = [0.1, 10.0, 1e3, 1e6, np.inf]
+    gram = rf_design_error(params, A, F, times)
+    monkeypatch.setattr(random_features, "gram_svd", lambda *args, **kw: "svd")
+    svd = rf_design_error(params, A, F, times)
+    for part in ("bias", "label_variance", "thermal_variance"):
+        np.testing.assert_allclose(getattr(gram, part), getattr(svd, part), rtol=1e-11,
+                                   err_msg=part)
+    u, s, vt = np.linalg.svd(A @ F.T, full_matrices=False)
+    s[min(P, N, M) - 1] = 1e-12 * s[0]
+    assert gram_svd(u * s @ vt, rank=min(P, N, M)) == "svd"
 
 
 # ------------------------------------------------------------------ sample paths

@@ -77,7 +77,10 @@ def test_at_the_threshold_there_is_no_limit_and_the_note_says_why(ax):
     assert note == "No t = \u221e line: " + str(err.value)
     assert "interpolation threshold" in note and dotted_lines(ax) == []
     assert np.all(np.isfinite(curve.error))
-    assert PART_LABELS["label_variance"] in lines_by_label(ax)   # delta acts as label noise
+    # no label noise: the variance of fitting delta is in the bias (the simulator's split)
+    lines = lines_by_label(ax)
+    assert PART_LABELS["label_variance"] not in lines and np.all(curve.label_variance == 0)
+    assert np.allclose(lines[PART_LABELS["bias"]].get_ydata(), curve.error, rtol=1e-15)
 
 
 def test_more_features_than_modes_compare_with_all_M_modes(ax):

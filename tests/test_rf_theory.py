@@ -5,12 +5,13 @@ import math
 
 import numpy as np
 import pytest
+from scipy.optimize import brentq
 
 from rfdmft.equilibrium import equilibrium
 from rfdmft.laplace import theory_laplace
 from rfdmft.model import Params
 from rfdmft.random_features import rf_simulate
-from rfdmft.rf_theory import rf_equilibrium, rf_theory
+from rfdmft.rf_theory import rf_bias_split, rf_equilibrium, rf_theory
 
 TIMES = np.array([0.1, 1.0, 10.0, 100.0, 1000.0, 1e5, math.inf])
 
@@ -30,6 +31,9 @@ def test_theory_against_simulator(N, M, P, sigma2, gamma, T):
     gap = np.abs(theory.error - sim.error)
     assert np.all(gap <= 0.02 * sim.error), theory.error / sim.error - 1
     assert np.all(gap <= 4 * sim.error_sem + 0.01 * sim.error)
+    for part in ("bias", "label_variance", "thermal_variance"):   # the same split as the simulator
+        part_gap = np.abs(getattr(theory, part) - getattr(sim, part))
+        assert np.all(part_gap <= 0.02 * sim.error), (part, part_gap / sim.error)
     if T > 0:
         assert np.all(theory.thermal_variance[1:] > 0)
 
@@ -76,6 +80,29 @@ def test_general_teacher_against_simulator():
     gap = np.abs(theory.error - sim.error)
     assert np.all(gap <= 0.02 * sim.error), theory.error / sim.error - 1
     assert np.all(gap <= 4 * sim.error_sem + 0.01 * sim.error)
+
+
+def test_bias_split_at_the_ridgeless_limit():
+    """The bias splits into the signal not yet learned, delta and the variance of fitting
+    delta. Ridgeless with N < P at t = inf, least squares on the features learns the signal
+    exactly and fits delta like label noise: (0, delta, delta N / (P - N)), with
+    delta = kappa0 sum_k lambda_k / (lambda_k + kappa0) at sum_k lambda_k / (lambda_k + kappa0)
+    = N (found here by bracketing); at t = 0 all of the target is signal or delta."""
+    N, M, P = 100, 1000, 300
+    params = Params(alpha=1.0, N=N, M=M, P=P, sigma2=0.05, features="random")
+    lam = params.eigenvalues
+    k0 = brentq(lambda k: np.sum(lam / (lam + k)) - N, 1e-12, 1.0, xtol=1e-16, rtol=1e-14)
+    delta = k0 * np.sum(lam / (lam + k0))
+    split = rf_bias_split(params, [0.0, 1.0, math.inf])
+    theory = rf_theory(params, [0.0, 1.0, math.inf])
+    total = split["signal"] + split["unrepresented"] + split["fitting"]
+    np.testing.assert_allclose(total, theory.bias, rtol=1e-13)
+    np.testing.assert_allclose(split["unrepresented"], delta, rtol=1e-9)
+    assert split["signal"][-1] == pytest.approx(0.0, abs=1e-12)
+    assert split["fitting"][-1] == pytest.approx(delta * N / (P - N), rel=1e-9)
+    assert theory.label_variance[-1] == pytest.approx(0.05 * N / (P - N), rel=1e-9)
+    assert split["fitting"][0] == 0 and theory.bias[0] == pytest.approx(lam.sum(), rel=1e-12)
+    assert 0 < split["fitting"][1] < split["fitting"][2]
 
 
 def test_params_dispatch_and_refusals():

@@ -1558,14 +1558,15 @@
     }
     var mu0 = Q.mu, rho = (Q.f[0] + (mu0[0] * Q.fp[0] - mu0[1] * Q.fp[1])) / P;
     var captured = Math.hypot(mu0[0], mu0[1]) === 0 ? 0.0 : -cmul(cmul(mu0, mu0), Q.tp)[0];
-    var bias = captured / (1 - rho) + c.delta;
-    var label = (p.sigma2 + c.delta) * rho / (1 - rho);
+    var unit = rho / (1 - rho);                  // label-noise variance per unit noise
+    var bias = captured / (1 - rho) + c.delta * (1 + unit);
+    var label = p.sigma2 * unit;
     var thermal = p.T > 0 ? p.T * Q.R[0] : 0.0;
     return { bias: bias, label_variance: label, thermal_variance: thermal,
       error: bias + label + thermal };
   }
 
-  /* t = inf of the random-feature model: {bias (delta included), label_variance,
+  /* t = inf of the random-feature model: {bias (delta and its fitting included), label_variance,
    * thermal_variance, error} (rfdmft.rf_theory.rf_equilibrium, with its refusals). */
   function rfEquilibrium(params) { return rfEquilibriumOf(rfSetup(params)); }
 
@@ -1583,10 +1584,11 @@
   }
 
   /* Error of the random-feature model and its parts at times (rfdmft.rf_theory.rf_theory):
-   * {times, error, bias (delta included), label_variance, thermal_variance}. */
+   * {times, error, bias (delta and the variance of fitting it included), label_variance
+   * (sigma2 V(t)), thermal_variance}. */
   function rfTheory(params, times) {
     var c = rfSetup(params), p = c.p, t = rfValidateTimes(times, p), nt = t.length, i, j;
-    var P = p.P, gamma = p.gamma, T = p.T, delta = c.delta, S = c.S, sig = p.sigma2 + delta;
+    var P = p.P, gamma = p.gamma, T = p.T, delta = c.delta, S = c.S;
     var bias = new Float64Array(nt).fill(S), label = new Float64Array(nt),
       thermal = new Float64Array(nt);
     var anyInf = false;
@@ -1650,7 +1652,7 @@
       var Fl = [], Ft = [];
       for (j = 0; j < nk; j++) {
         var zz = [zr[base + j], zi[base + j]], z2 = cmul(zz, zz), a = A[base + j], b = B[base + j];
-        Fl.push(cdiv(cscale(csub(b.Rh, a.Rh), 2 * sig), z2));
+        Fl.push(cdiv(cscale(csub(b.Rh, a.Rh), 2), z2));          // V(t): unit noise
         Ft.push(T > 0 ? cdiv(cscale(b.R, T), zz) : [0, 0]);
       }
       // the full contour: z[w] far to near, then conj(z[w]) near to far
@@ -1709,15 +1711,16 @@
         bia[i] = sr2; lab[i] = sl; th[i] = T > 0 ? st : 0;
       });
     });
-    var floor = -1e-9 * (S + p.sigma2 + 1);
+    var floor = -1e-9 * (S + 1);
     go.forEach(function (i) {
-      var parts = [bia[i] + delta, lab[i], th[i]];
+      var parts = [bia[i], lab[i], th[i]];
       parts.forEach(function (x) {
         if (!Number.isFinite(x) || x < floor)
           throw fail("RuntimeError", "the random-feature Laplace inversion gave untrusted values " +
             "(non-finite or negative); no numbers returned");
       });
-      bias[i] = Math.max(parts[0], 0); label[i] = Math.max(parts[1], 0);
+      var unit = Math.max(parts[1], 0);
+      bias[i] = Math.max(parts[0], 0) + delta * (1 + unit); label[i] = p.sigma2 * unit;
       thermal[i] = Math.max(parts[2], 0);
     });
     return rfResult(t, bias, label, thermal);

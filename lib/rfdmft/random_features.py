@@ -36,19 +36,23 @@ Each time takes the form with the smaller rounding bound (terms weighted by the 
 accuracy ``eps s_1 / s_i`` in their directions): the first form at early times, when the small
 ``s_i`` have not been learned, the second at late ones.
 
-Work: the product ``A F^T``, one thin SVD, ``B`` and ``C`` (``rho (N + P) M`` multiply-adds)
-and ``X``, ``Y`` (``rho^2 M``, symmetric products); see :func:`time_rf_design`. Measured on
-this 2-core machine (one BLAS thread, medians of 7 alternated calls, 200 times, load 1.5-2.2)
-against the product plus ``numpy.linalg.svd(Phi, full_matrices=False)``: 0.8-1.2x for
-``M <= r/2`` (``r = min(P, N)``; the SVD is taken of the tall side), 1.3-1.4x for ``M = r``
-to ``2 r``, 1.6-1.7x for ``M = 4 r`` to ``8 r``, 2.6x at ``M = 50 r`` and 4.2x at
-``M = 100 r``: ``B`` and ``C`` are contractions over ``M`` as large as the product itself,
-and the bias needs a contraction of ``F`` with ``A`` weighted by ``Lambda Pi`` besides ``Phi``.
+Work: the product ``A F^T``, its factorisation (the ``r x r`` Gram matrix of its short side,
+certified a posteriori, else the thin SVD: :func:`_factor`), ``B`` and ``C``
+(``rho (N + P) M`` multiply-adds) and ``X``, ``Y`` (``rho^2 M``, symmetric products); see
+:func:`time_rf_design`. Measured on this 2-core machine (one BLAS thread, medians of 5
+alternated calls, 200 times, load 0.7) against the product plus
+``numpy.linalg.svd(Phi, full_matrices=False)``: 0.75x at ``M = r/2`` (``r = min(P, N)``),
+1.0x at ``M = r``, 1.16x at ``2 r``, 1.25x at the bench's ``(P, N, M) = (1000, 2000, 4000)``,
+1.35x at ``4 r``, 1.7-1.8x at ``8 r``, 2.2x at ``16 r`` and 2.9x at ``50 r``. For
+``M >> r`` the contractions over ``M`` dominate both sides and the ratio tends to their
+multiply-adds, ``1 + (rho (N + P) + rho^2) / (P N)`` (3 at ``N = 2 P``): ``B`` and ``C`` are
+each as large as the product itself, and the teacher-averaged bias needs both.
 
 Inputs: ``Params`` as it is (``N`` the number of features, ``M`` the kernel modes, the powers
 of length ``M``); continuous time only. ``N > M`` is meaningful here, although the mode
 model's ``Params`` refuses it for now. No accurate (Jacobi) route as for the mode model:
-relative accuracy ``~ eps s_1 / s_i`` in the directions of small ``s_i``.
+relative accuracy ``~ eps s_1 / s_i`` in the directions of small ``s_i`` (thin SVD), or the
+Gram route's certified ``2e-11`` in ``h``.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ from threadpoolctl import threadpool_limits
 
 from .model import ErrorCurve, Params, check_memory, validate_times
 from .simulation import (MAX_DESIGN_ENTRIES, SIMULATOR_BLAS_THREADS, _average,
-                         _factors, _unlearned, design_seeds, sample_design)
+                         _factors, _unlearned, design_seeds, gram_svd, sample_design)
 
 __all__ = ["rf_design_error", "rf_simulate", "sample_features", "rf_has_equilibrium",
            "rf_memory", "check_rf_size", "rf_design_seeds", "time_rf_design"]
@@ -140,6 +144,21 @@ def _thin_svd(Phi: np.ndarray):
     return np.linalg.svd(Phi, full_matrices=False)
 
 
+def _factor(Phi: np.ndarray, rho: int):
+    """``U`` (``P x rho``), ``s`` and ``V^T`` (``rho x N``) of the ``rho`` largest singular
+    triplets of ``Phi``: from the Gram matrix of its short side when that passes its accuracy
+    test (:func:`rfdmft.simulation.gram_svd`, ``h`` certified to 2e-11 relative), else the
+    thin SVD."""
+    route = gram_svd(Phi, rank=rho)
+    if isinstance(route, str):
+        U, s, Vt = _thin_svd(Phi)
+        return U[:, :rho], s[:rho], Vt[:rho]
+    h, u, w = route
+    if Phi.shape[0] < Phi.shape[1]:              # u: the P side, w: rows on the N side
+        return u, np.sqrt(h), w
+    return w.T, np.sqrt(h), np.ascontiguousarray(u.T)
+
+
 def rf_design_error(params: Params, A, F, times) -> ErrorCurve:
     """Error and its parts for one data design ``A`` (``P x M``) and one feature matrix ``F``
     (``N x M``), averaged over the teacher (mode powers ``params.powers``), the label noise and
@@ -161,12 +180,11 @@ def _rf_design_error(params: Params, A: np.ndarray, F: np.ndarray, t: np.ndarray
     gamma = params.gamma
     rho = min(P, N, M)
 
-    U, s, Vt = _thin_svd(A @ F.T)
-    s = s[:rho]
+    U, s, Vt = _factor(A @ F.T, rho)
     h = s**2
-    C = U[:, :rho].T @ A                         # rows c_i = A^T u_i: left eigenvectors of Z
+    C = U.T @ A                                  # rows c_i = A^T u_i: left eigenvectors of Z
     del U
-    B = Vt[:rho] @ F                             # rows b_i = F^T v_i: right eigenvectors of Z
+    B = Vt @ F                                   # rows b_i = F^T v_i: right eigenvectors of Z
     del Vt
     Bl = B * np.sqrt(lam)
     X = Bl @ Bl.T                                # V^T F Lambda F^T V

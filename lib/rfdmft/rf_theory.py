@@ -24,9 +24,12 @@ that is ``kappa (1 - d/N) (1 - d/P) = (z + gamma) / P``: symmetric in ``N`` and 
 ``t(mu) = sum_j p_j s_j / (s_j + mu) = (kappa d_p(kappa) - kappa0 d_p(kappa0)) / mu`` with
 ``d_p(kappa) = sum_k lambda_k p_k / (lambda_k + kappa)`` (``p_k`` the teacher's mode powers on the
 ``M`` modes), ``d(kappa0) = N`` (``kappa0 = 0`` when ``N >= M``) and ``delta = kappa0 d_p(kappa0)``; two-point sums follow by partial
-fractions. The parts are those of the mode model's Laplace theory (:mod:`rfdmft.laplace`): label
-``2 sigma_e2 (Rh(z/2) - Rh(z)) / z^2`` with ``Rh = sum_k lambda_k - s R``, thermal ``T R(z/2) / z``,
-the bias by the two-variable transform of ``sum_j p_j s_j G_j(z1) G_j(z2) / (1 - S2 / P)``.
+fractions. The parts are those of the mode model's Laplace theory (:mod:`rfdmft.laplace`): the
+variance per unit label noise ``V``, the transform of ``2 (Rh(z/2) - Rh(z)) / z^2`` with
+``Rh = sum_k lambda_k - s R``; thermal ``T R(z/2) / z``; the signal not yet learned by the
+two-variable transform of ``sum_j p_j s_j G_j(z1) G_j(z2) / (1 - S2 / P)``. They are reported
+with the simulator's split: label-noise variance ``sigma2 V``, bias ``signal + delta (1 + V)``
+(:func:`rf_bias_split` gives its three terms).
 Limits: ``N -> inf`` gives the mode model with ``N = M``; at ``t = inf``, ``gamma = 0``,
 ``sigma2 = 0`` and ``P -> inf`` the error is ``kappa0 d(kappa0)``, the ridgeless kernel error with
 ``N`` data points (the ``N <-> P`` duality).
@@ -45,7 +48,7 @@ from .laplace import CONTOUR, _contour, _windows
 from .model import ErrorCurve, Params, validate_times
 from .quadrature import compress
 
-__all__ = ["rf_kappa", "rf_theory", "rf_equilibrium"]
+__all__ = ["rf_kappa", "rf_theory", "rf_equilibrium", "rf_bias_split"]
 
 _STEPS = (40, 400)      # geometric continuation steps from far away: tried in turn
 _MAXIT = 12
@@ -151,6 +154,16 @@ def _kappa0(params: Params) -> float:
     return 0.5 * (lo + hi)
 
 
+def _delta(params: Params) -> float:
+    """``delta = kappa0 d_p(kappa0)``: the part of the target ``N`` random features miss."""
+    k0 = _kappa0(params)
+    if k0 == 0:
+        return 0.0
+    _, _, wp = _rule(params, powers=True)
+    lam = _rule(params)[0]
+    return k0 * float(_d(lam, wp, np.array([k0]))[0][0])
+
+
 def _quantities(params: Params, z, kappa=None):
     lam, w, wp = _rule(params, powers=True)
     N, P = float(params.N), float(params.P)
@@ -160,8 +173,7 @@ def _quantities(params: Params, z, kappa=None):
     dp, ddp = _d(lam, wp, kap.ravel())
     d, dd = d.reshape(s.shape), dd.reshape(s.shape)
     dp, ddp = dp.reshape(s.shape), ddp.reshape(s.shape)
-    k0 = _kappa0(params)
-    delta = k0 * float(_d(lam, wp, np.array([k0]))[0][0]) if k0 > 0 else 0.0
+    delta = _delta(params)
     mu = kap * (1 - d / N)
     dk = 1.0 / (1 - d / N - kap * dd / N)          # d kappa / d mu
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -175,16 +187,19 @@ def _quantities(params: Params, z, kappa=None):
 
 
 def rf_equilibrium(params: Params) -> tuple[float, float, float]:
-    """See :func:`_rf_equilibrium` (on one BLAS thread)."""
-    with threadpool_limits(1, user_api="blas"):
-        return _rf_equilibrium(params)
-
-
-def _rf_equilibrium(params: Params) -> tuple[float, float, float]:
-    """``t = inf``: (bias with ``delta``, label-noise variance, thermal variance), the effective
-    mode model's kernel ridge regression at ``mu0``. Ridgeless (``gamma = 0``): ``d(kappa*) =
-    min(N, P)``; refused at ``N = P`` (the interpolation threshold) and where no equilibrium
+    """``t = inf``: (bias, label-noise variance, thermal variance), the bias with ``delta`` and
+    the variance of fitting it (:func:`rf_theory`); on one BLAS thread. Refused at the
+    interpolation threshold (``min(N, M) = P`` without weight decay) and where no equilibrium
     exists (``T > 0``, ``gamma = 0``, ``min(N, M) >= P``)."""
+    with threadpool_limits(1, user_api="blas"):
+        signal, delta, unit, thermal = _rf_equilibrium(params)
+    return signal + delta * (1.0 + unit), params.sigma2 * unit, thermal
+
+
+def _rf_equilibrium(params: Params) -> tuple[float, float, float, float]:
+    """``t = inf``: (signal bias, ``delta``, label-noise variance per unit noise, thermal
+    variance), the effective mode model's kernel ridge regression at ``mu0``. Ridgeless
+    (``gamma = 0``): ``d(kappa*) = min(N, P)``."""
     N, P, M = params.N, params.P, params.M
     if params.T > 0 and params.gamma == 0 and min(N, M) >= P:
         raise ValueError("t = inf is not allowed with T > 0, gamma = 0 and min(N, M) >= P: the "
@@ -219,35 +234,53 @@ def _rf_equilibrium(params: Params) -> tuple[float, float, float]:
     delta = Q["delta"]
     rho = ((f0 + mu0 * fp) / P).real
     captured = 0.0 if abs(mu0) == 0 else float((-(mu0**2) * tp).real)
-    bias = captured / (1 - rho) + delta
-    label = (params.sigma2 + delta) * rho / (1 - rho)
     thermal = params.T * float(R.real) if params.T > 0 else 0.0
-    return float(bias), float(label), float(thermal)
+    return float(captured / (1 - rho)), float(delta), float(rho / (1 - rho)), float(thermal)
 
 
 def rf_theory(params: Params, times) -> ErrorCurve:
-    """See :func:`_rf_theory`; small products throughout, so on one BLAS thread (two cost up to
-    100x on a loaded machine)."""
-    with threadpool_limits(1, user_api="blas"):
-        return _rf_theory(params, times)
-
-
-def _rf_theory(params: Params, times) -> ErrorCurve:
     """Error of the random-feature model (``N`` features, ``M`` kernel modes, teacher mode powers
-    ``params.powers`` on all ``M``) and its parts at ``times``, by inverse Laplace transform; ``bias`` includes the
-    part ``delta`` of the target the features cannot represent. ``t = inf``: :func:`rf_equilibrium`.
-    Raises ``RuntimeError`` when the self-consistency does not converge."""
+    ``params.powers`` on all ``M``) and its parts at ``times``, by inverse Laplace transform
+    (``t = inf``: :func:`rf_equilibrium`), with the simulator's split
+    (:mod:`rfdmft.random_features`): the label-noise variance is ``sigma2 V(t)``, the bias holds
+    everything else that does not come from the temperature, ``delta`` and the variance of
+    fitting it included (:func:`rf_bias_split`). Small products throughout, so on one BLAS
+    thread (two cost up to 100x on a loaded machine). Raises ``RuntimeError`` when the
+    self-consistency does not converge."""
+    with threadpool_limits(1, user_api="blas"):
+        t, signal, delta, unit, thermal = _rf_parts(params, times)
+    return ErrorCurve(times=t, bias=signal + delta * (1.0 + unit),
+                      label_variance=params.sigma2 * unit, thermal_variance=thermal)
+
+
+def rf_bias_split(params: Params, times) -> dict:
+    """The theory's bias in three parts, where it separates them (the simulator cannot, design by
+    design): ``signal``, the representable target not yet learned; ``unrepresented``, ``delta``,
+    the part of the target no combination of the ``N`` features represents; ``fitting``,
+    ``delta V(t)``, the variance of fitting ``delta`` as if it were label noise (``V`` the
+    label-noise variance per unit ``sigma2``): the variance due to the random features. Given
+    ``F`` the remainder is Gaussian and independent of the features, so on average over the data
+    it acts exactly as label noise. Arrays over ``times``; their sum is ``rf_theory``'s bias."""
+    with threadpool_limits(1, user_api="blas"):
+        t, signal, delta, unit, _ = _rf_parts(params, times)
+    return {"times": t, "signal": signal, "unrepresented": np.full(t.shape, delta),
+            "fitting": delta * unit}
+
+
+def _rf_parts(params: Params, times):
+    """``(t, signal bias, delta, label-noise variance per unit noise V, thermal variance)``."""
     if params.lr > 0:
         raise ValueError("the random-feature theory is for continuous time (lr = 0)")
     t = validate_times(times, params)
     lam, w, wp = _rule(params, powers=True)
     S = float(lam @ w)
-    bias = np.full(t.shape, float(lam @ wp))
+    delta = _delta(params)
+    bias = np.full(t.shape, float(lam @ wp) - delta)
     label = np.zeros(t.shape)
     thermal = np.zeros(t.shape)
     inf = np.isinf(t)
     if inf.any():
-        bias[inf], label[inf], thermal[inf] = _rf_equilibrium(params)
+        bias[inf], _, label[inf], thermal[inf] = _rf_equilibrium(params)
     go = ~inf & (t > 0)
     if go.any():
         tf = t[go]
@@ -257,13 +290,12 @@ def _rf_theory(params: Params, times) -> ErrorCurve:
         both = rf_kappa(params, np.concatenate([z, 0.5 * z]))
         A = _quantities(params, z, both[: z.shape[0]])
         B2 = _quantities(params, 0.5 * z, both[z.shape[0]:])
-        delta = A["delta"]
 
         def invert(F):
             E = np.exp(tf[:, None] * z[which]) * wt[which]
             return np.imag(np.sum(E * F[which], axis=1))
 
-        lab = invert((params.sigma2 + delta) * 2 * (B2["Rh"] - A["Rh"]) / z**2)
+        lab = invert(2 * (B2["Rh"] - A["Rh"]) / z**2)
         th = invert(T * B2["R"] / z) if T > 0 else np.zeros(tf.size)
         K, phi, a = CONTOUR["K"], CONTOUR["phi"], CONTOUR["a"]
         h = a / K
@@ -289,9 +321,9 @@ def _rf_theory(params: Params, times) -> ErrorCurve:
             sel = which == i
             e = omega[None, :] * np.exp(tf[sel, None] * zf[None, :])
             bia[sel] = np.einsum("tj,jl,tl->t", e, F, e).real
-        parts = np.stack([bia + delta, lab, th])
-        if not np.all(np.isfinite(parts)) or np.any(parts < -1e-9 * (S + params.sigma2 + 1)):
+        parts = np.stack([bia, lab, th])
+        if not np.all(np.isfinite(parts)) or np.any(parts < -1e-9 * (S + 1)):
             raise RuntimeError("the random-feature Laplace inversion gave untrusted values "
                                "(non-finite or negative); no numbers returned")
         bias[go], label[go], thermal[go] = np.maximum(parts, 0.0)
-    return ErrorCurve(times=t, bias=bias, label_variance=label, thermal_variance=thermal)
+    return t, bias, delta, label, thermal

@@ -267,28 +267,33 @@ def _fast_factor(params: Params, A: np.ndarray):
 GRAM_TOLERANCE = np.finfo(float).eps / FAST_SPREAD ** 0.5
 
 
-def _gram_factor(params: Params, A: np.ndarray, check: bool = True):
-    """``h`` and the range directions from the ``r x r`` Gram matrix (``r = min(P, N)``).
+def gram_svd(X: np.ndarray, rank: int | None = None, check: bool = True,
+             long_side: bool = True):
+    """Thin SVD of ``X`` (``m x n``) from the Gram matrix of its short side (``r = min(m, n)``).
 
-    ``G = A A^T`` (``P < N``) or ``A^T A`` (``P >= N``), its eigenvectors ``u_i`` (LAPACK's
-    divide and conquer), ``W = A^T u_i`` (or ``A u_i``) and ``h_i = |W_i|^2``, the Rayleigh
-    quotients computed without squaring ``A``; the directions are ``W_i / sqrt(h_i)`` for
-    ``P < N`` and the ``u_i`` for ``P >= N``. About 40% of a thin SVD's work.
+    ``G = X X^T`` (``m < n``) or ``X^T X``, its eigenvectors ``u_i`` (LAPACK's divide and
+    conquer, descending), ``W_i = X^T u_i`` (or ``X u_i``) and ``h_i = |W_i|^2 = s_i^2``, the
+    Rayleigh quotients computed without squaring ``X``. About 40 % of a thin SVD's work.
 
     The Gram matrix squares the condition number: its eigenvalues carry absolute errors
     ``~ eps h_1``. So the result is certified before it is used: the residuals
-    ``r_i = A (A^T u_i) - h_i u_i``, again without squaring (rounding ``~ eps sqrt(h_1 h_i)``),
+    ``r_i = X (X^T u_i) - h_i u_i``, again without squaring (rounding ``~ eps sqrt(h_1 h_i)``),
     bound the distance of ``h_i`` to the spectrum by ``|r_i|`` and, when the other Ritz values
     (minus their own bounds) stay ``delta_i > |r_i|`` away, by ``|r_i|^2 / delta_i`` (Kato and
-    Temple). ``check`` accepts the result only if every bound is below
-    :data:`GRAM_TOLERANCE` ``h_i`` (and, for ``N > P``, the null weight passes
-    :data:`NULL_FRACTION`, as for the SVD). Returns ``(h, vt)`` (``h`` descending) when
-    trusted, else ``"svd"`` (the thin SVD may pass its own test) or ``"accurate"`` (the SVD
-    certainly fails it: ``min diag G / max diag G >= h_min / h_1`` is below ``FAST_SPREAD``).
+    Temple). ``check`` accepts the result only if the bounds of the ``rank`` largest (default
+    ``r``) are below :data:`GRAM_TOLERANCE` ``h_i``.
+
+    Returns ``(h, u, w)`` for the ``rank`` largest: ``h`` descending, ``u`` the short side's
+    singular vectors (``r x rank``, columns) and ``w`` the long side's (``rank x max(m, n)``,
+    rows ``W_i / s_i`` made orthonormal by one Cholesky-QR step; ``None`` unless
+    ``long_side``). When not certified: ``"svd"`` (the thin SVD may pass its own test) or
+    ``"accurate"`` (``min diag G / max diag G < FAST_SPREAD``: the SVD certainly fails it).
     """
-    N, P = params.N, params.P
-    lam = params.eigenvalues[:N]
-    G = A @ A.T if P < N else A.T @ A
+    m, n = X.shape
+    wide = m < n
+    r = min(m, n)
+    rank = r if rank is None else int(rank)
+    G = X @ X.T if wide else X.T @ X
     if check:
         d = np.diag(G)
         if not (np.all(np.isfinite(d)) and d.max() > 0):
@@ -298,17 +303,13 @@ def _gram_factor(params: Params, A: np.ndarray, check: bool = True):
     _, u = np.linalg.eigh(G)
     del G
     u = u[:, ::-1]                               # descending
-    if P < N:
-        W = u.T @ A                              # rows A^T u_i
-        h = np.einsum("ij,ij->i", W, W)
-    else:
-        W = A @ u                                # columns A u_i
-        h = np.einsum("ij,ij->j", W, W)
+    W = u.T @ X if wide else (X @ u).T           # rows X^T u_i (or X u_i)
+    h = np.einsum("ij,ij->i", W, W)
     if check:
-        R = (A @ W.T if P < N else A.T @ W) - u * h
+        R = (X @ W.T if wide else X.T @ W.T) - u * h
         res = np.sqrt(np.einsum("ij,ij->j", R, R))
         del R
-        res += 4 * np.finfo(float).eps * np.sqrt(max(N, P) * h[0] * h) + np.finfo(float).tiny
+        res += 4 * np.finfo(float).eps * np.sqrt(max(m, n) * h[0] * h) + np.finfo(float).tiny
         order = np.argsort(-h)
         hs, rs = h[order], res[order]
         delta = np.full(hs.size, np.inf)
@@ -317,25 +318,44 @@ def _gram_factor(params: Params, A: np.ndarray, check: bool = True):
             delta[:-1] = apart - rs[1:]
             delta[1:] = np.minimum(delta[1:], apart - rs[:-1])
         bound = np.where(delta > rs, np.minimum(rs, rs**2 / np.where(delta > rs, delta, 1.0)), rs)
-        if not (np.all(np.isfinite(hs)) and hs[-1] > 0 and np.all(bound <= GRAM_TOLERANCE * hs)):
+        hs, bound = hs[:rank], bound[:rank]
+        if not (np.all(np.isfinite(hs)) and (hs.size == 0 or hs[-1] > 0)
+                and np.all(bound <= GRAM_TOLERANCE * hs)):
             return "svd"
-        h, u, W = h[order], u[:, order], (W[order] if P < N else W[:, order])
-    if P >= N:
-        return h, np.ascontiguousarray(u.T)
+        h, u, W = h[order], u[:, order], W[order]
+    h, u, W = h[:rank], u[:, :rank], W[:rank]
+    if not long_side:
+        return h, u, None
     with np.errstate(divide="ignore", invalid="ignore"):
         W /= np.sqrt(h)[:, None]                 # in place: the design's size counts twice
-    vt, W = W, None
-    # the rows A^T u_i / sqrt(h_i) are orthogonal only to ~ eps kappa(G); their span is
-    # range(A^T) to the SVD's accuracy. One Cholesky-QR step makes them orthonormal, so
-    # that the null weight sum(lambda) - sum(c) (a subtraction) is as accurate as the SVD's.
-    chol, info = lapack.dpotrf(vt @ vt.T, lower=1, clean=1)
+    w, W = np.ascontiguousarray(W), None
+    # the rows W_i / s_i are orthogonal only to ~ eps kappa(G); their span is the SVD's to its
+    # accuracy. One Cholesky-QR step makes them orthonormal, so that sums of their squares
+    # (a null weight found by a subtraction) are as accurate as the SVD's.
+    chol, info = lapack.dpotrf(w @ w.T, lower=1, clean=1)
     if info == 0:
-        solved, info = lapack.dtrtrs(chol, vt, lower=1)
-        vt = solved if info == 0 else vt
+        solved, info = lapack.dtrtrs(chol, w, lower=1)
+        w = solved if info == 0 else w
         del solved
     if info != 0 and check:
         return "svd"
+    return h, u, w
+
+
+def _gram_factor(params: Params, A: np.ndarray, check: bool = True):
+    """``h`` and the range directions of the mode model's design from :func:`gram_svd`: the
+    short side's ``u_i`` for ``P >= N``, the long side's rows ``A^T u_i / s_i`` for ``P < N``.
+    For ``N > P`` the null weight must also pass :data:`NULL_FRACTION`, as for the SVD.
+    Returns ``(h, vt)`` (``h`` descending) when trusted, else ``"svd"`` or ``"accurate"``."""
+    N, P = params.N, params.P
+    route = gram_svd(A, check=check, long_side=P < N)
+    if isinstance(route, str):
+        return route
+    h, u, vt = route
+    if P >= N:
+        return h, np.ascontiguousarray(u.T)
     if check:
+        lam = params.eigenvalues[:N]
         total = float(lam.sum())
         null = total - float(((vt**2) @ lam).sum())
         if null < 0.5 * NULL_FRACTION * total:   # the SVD finds the same null weight

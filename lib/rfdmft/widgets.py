@@ -477,9 +477,9 @@ def draw_rf(ax, params: Params, times=None):
     """Draw the random-feature theory of ``params`` (``N`` random features of ``M`` kernel
     modes, :func:`rfdmft.rf_theory.rf_theory`) as lines on ``ax`` (log axes).
 
-    The bias (the part ``delta`` of the target the features cannot represent included), the
-    label-noise variance and the thermal variance (each where it is not zero) and the total, at
-    ``times`` (default: 61 from 0.01 to 1e5); the mode model with the same ``M, P`` and the
+    The bias (the part ``delta`` of the target the features cannot represent and the variance
+    of fitting it included), the label-noise variance and the thermal variance (each where it
+    is not zero) and the total, at ``times`` (default: 61 from 0.01 to 1e5); the mode model with the same ``M, P`` and the
     first ``min(N, M)`` modes as features (:func:`rfdmft.laplace.theory_laplace`, ``features =
     "modes"``) as a thin grey line; the long-time limit (:func:`rfdmft.rf_theory.rf_equilibrium`)
     as a dotted line where the library gives it. Returns ``(curve, note)``: the finite-time curve

@@ -148,6 +148,37 @@ def test_blocked_two_time_march_is_the_exact_solution(n, r, block):
     np.testing.assert_array_equal(C, C.T)
 
 
+def test_convolution_operators_are_exact_for_cubics_and_fourth_order():
+    """The operators integrate int_0^t psi(t - s) C(s) ds with C piecewise cubic in s and psi
+    interpolated cubically at the lag, 3-point Gauss on each piece: exact (to round-off) for a
+    cubic C and a quadratic psi (a degree-5 integrand; reference: the antiderivative), and
+    fourth order for smooth ones (e^{-tau} against cos s: each halving of the step gains about
+    16, where piecewise-linear C would gain 4)."""
+    grid = dmft.time_grid(3.0, 40.0, 1.0)            # a uniform start, then geometric
+    psi = np.vstack([1 + grid - 0.3 * grid**2, np.ones(grid.size)])
+    ops = dmft._operators(grid, psi)
+    C = 2 - grid + 0.5 * grid**2 - 0.01 * grid**3
+    t = grid
+    # int_0^t (1 + (t - s) - 0.3 (t - s)^2) (2 - s + s^2 / 2 - s^3 / 100) ds, expanded
+    poly_t = np.polynomial.Polynomial
+    exact = []
+    for ti in t:
+        kernel = poly_t([1 + ti - 0.3 * ti**2, -1 + 0.6 * ti, -0.3])     # in s
+        integrand = (kernel * poly_t([2, -1, 0.5, -0.01])).integ()
+        exact.append(integrand(ti) - integrand(0.0))
+    exact = np.array(exact)
+    approx = ops[:, :, 0] @ C
+    assert np.max(np.abs(approx[3:] - exact[3:])) < 1e-13 * np.abs(exact).max()
+    np.testing.assert_allclose(ops[:, :, 1] @ np.ones(grid.size), grid, rtol=0, atol=1e-13)
+    errors = []
+    for resolution in (2, 4, 8):
+        g = dmft.time_grid(3.0, 40.0, resolution)
+        o = dmft._operators(g, np.exp(-g)[None, :])
+        reference = (np.cos(g) + np.sin(g) - np.exp(-g)) / 2     # int_0^t e^{-(t-s)} cos s ds
+        errors.append(np.max(np.abs(o[:, :, 0] @ np.cos(g) - reference)))
+    assert errors[1] / errors[2] > 12 and errors[0] / errors[1] > 6, errors
+
+
 @pytest.mark.parametrize("n, r, block", [(37, 5, 16), (50, 4, 7)])
 def test_blocked_two_time_march_with_signed_kernels(n, r, block):
     # a quadrature rule over the modes may have a few negative weights: the compression then

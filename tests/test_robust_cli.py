@@ -124,7 +124,7 @@ def test_time_domain_estimate_bounds_the_measured_peak():
     peak = _traced_peak(lambda: solve_time_domain(params, times))
     estimate = theory_memory(params, times, method="time-domain")
     assert peak <= estimate <= 4 * peak, (peak, estimate)
-    assert time_domain_memory(10, 100) == 80 * 10 * 100 + 1200 * 100**2
+    assert time_domain_memory(10, 100) == 80 * 10 * 100 + 800 * 100**2
 
 
 # --------------------------------------------------------------------------------------------

@@ -685,7 +685,8 @@ def _time_domain_rows(report: _Report, quick: bool):
                f"time-domain / Laplace at equal accuracy (N = {noisy.N}, P = {noisy.P}, "
                f"sigma2 = {noisy.sigma2}, 300 times; max relative error against Laplace with 48 "
                f"nodes, itself within {reference_error:.0e} of 32 nodes): time domain "
-               f"(Richardson, default grid) {domain_error:.1e} (its estimate {estimate:.1e}); "
+               f"(default grids, the finer one's result) {domain_error:.1e} (its estimate "
+               f"{estimate:.1e}); "
                f"Laplace with K = {K} nodes {laplace_error:.1e}.\n    "
                + ";\n    ".join(parts)
                + f"\n    (target: time domain within {target:.0f}x of Laplace under both)",
@@ -759,6 +760,18 @@ def _random_feature_rows(report: _Report, quick: bool):
                f"medians of 5 alternated calls: {timing['rf']:.3f} s / {timing['reference']:.3f}"
                f" s = {ratio:.2f}x (target <= {target}x) [BLAS 1 thread]", ratio <= target,
                sized=True)
+    # far more modes than min(P, N): the contractions over M dominate both sides, and the
+    # ratio approaches their multiply-adds (product; B, C; X, Y) over the product's
+    wide = Params(alpha=1.0, N=1000 // (8 if quick else 1), M=8000 // (8 if quick else 1),
+                  P=500 // (8 if quick else 1), features="random")
+    far = time_rf_design(wide, times, repeats=5, threads=1)
+    rho = min(wide.P, wide.N, wide.M)
+    limit = 1 + (rho * (wide.N + wide.P) + rho**2) / (wide.P * wide.N)
+    report.results["rf_design_over_svd_many_modes"] = far["ratio"]
+    report.row("rf_design_many_modes",
+               f"  the same at M = {wide.M // rho} min(P, N) (P = {wide.P}, N = {wide.N}, "
+               f"M = {wide.M}): {far['ratio']:.2f}x; as M -> inf it tends to the "
+               f"multiply-adds of the contractions over M, {limit:.2f}x (no target)")
 
 
 def _discrete_rows(report: _Report, quick: bool):

@@ -429,18 +429,21 @@ _BYTES_PER_TARGET_MODE = 16
 #: a few hundred nodes; measured peak, spectrum included: 16.5 bytes per mode at ``N = 4e5``).
 _BYTES_PER_MODE_LAPLACE = 8
 #: Time-domain solver: bytes per (mode x grid node) and per grid node squared (measured:
-#: 56-73 and about 1000; the operators are ``rank x n x n`` with ``rank`` ~ 30).
+#: 56-73, and about 1000 with ``rank`` ~ 30 kernels, about 30 bytes per kernel: the operators
+#: are ``rank x n x n``; with the feedback cut at ``svd_tol = 1e-5``, ``rank`` ~ 20-23).
 _BYTES_PER_MODE_NODE = 80
-_BYTES_PER_NODE2 = 1200
+_BYTES_PER_NODE2 = 800
 
 
 def time_domain_memory(N: int, grid_points: int) -> float:
     """Estimated peak bytes of one time-domain solve (``rfdmft.dmft``) on ``grid_points`` nodes
-    with ``N`` modes (or nodes of the mode rule): ``80 N n + 1200 n^2``. The first term is the ``N x n`` mode responses,
+    with ``N`` modes (or nodes of the mode rule): ``80 N n + 800 n^2``. The first term is the ``N x n`` mode responses,
     their integrals and the compressing SVD; the second the convolution operators
     (``rank x n x n``) and the two-time functions. Calibrated on the measured peak
     (``resource.getrusage`` max RSS and ``tracemalloc``) of ``solve_time_domain`` at
-    ``N = 1e3..3e4``, ``n = 200..360``: 56-73 bytes per mode and node, about 1000 per node^2."""
+    ``N = 1e3..3e4``, ``n = 200..360``: 56-73 bytes per mode and node, about 1000 per node^2 with
+    30 kernels; with 20-23 kernels the estimate is 3.4-4.4 times the ``tracemalloc`` peak at
+    ``(N, P) = (4000, 300), (2000, 500), (1e4, 1e3), (1000, 2000), (3e4, 300)``."""
     return float(_BYTES_PER_MODE_NODE) * N * grid_points + float(_BYTES_PER_NODE2) * grid_points**2
 
 
@@ -454,7 +457,7 @@ def theory_memory(params: Params, times, method: str = "laplace",
     all at ``N = 4e5 - 1e7``, 35-44 with a teacher) ``+ 3 (2K+1) 16 n`` for a non-isotropic teacher (the
     two-point transform's ``(2K+1) x n`` complex resolvents over the ``n`` nodes of the mode
     rule, :func:`rfdmft.quadrature.size_bound`) ``+ 64 (K+1)`` bytes per time. Time domain: ``16 M`` plus
-    :func:`time_domain_memory` on the grid of its first Richardson pass (resolution
+    :func:`time_domain_memory` on the finer grid of its first pass (resolution
     ``2 resolution``, :func:`rfdmft.dmft.grid_plan`: none for times past full relaxation), with
     the bound :func:`rfdmft.quadrature.rule_size_bound` on the nodes of the mode rule in place
     of the ``N`` modes, plus ``8 N``.

@@ -69,7 +69,8 @@ def test_long_time_limit_is_where_the_curve_goes():
 def test_general_teacher_against_simulator():
     """Teacher mode powers p_k on all M modes (a structured target, p_k ~ k^-0.5). (Nearer the
     threshold, N = 200, P = 150, the ridgeless t = inf error is 2.0-2.3 % above the theory at
-    this size and 0.4 % at twice the size: a finite-size correction.)"""
+    this size and 0.4 % at twice the size: the first finite-size correction,
+    rfdmft.finite_size.rf_equilibrium_finite_size, accounts for it: tests/test_rf_finite_size.py.)"""
     M = 1000
     teacher = np.arange(1, M + 1, dtype=float) ** -0.5
     teacher *= M / teacher.sum()

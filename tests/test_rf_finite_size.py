@@ -227,12 +227,107 @@ def test_small_ridge_tends_to_the_exact_ridgeless_limit():
 
 
 def test_small_ridge_refusals():
-    with pytest.raises(ValueError, match="N < P only"):
-        rf_equilibrium_finite_size(_rf(200, 150, gamma=1e-4))
+    with pytest.raises(ValueError, match="isotropic teacher only"):      # P < min(N, M)
+        rf_equilibrium_finite_size(_rf(200, 150, gamma=1e-4, teacher=TEACHER))
+    with pytest.raises(ValueError, match="interpolation threshold"):
+        rf_equilibrium_finite_size(_rf(150, 150, gamma=1e-4))
+    for N in (101, 103, 110):              # N - P = 1..10 at a small ridge: resolvent 11-50 %
+        with pytest.raises(ValueError, match="above 10%"):
+            rf_equilibrium_finite_size(_rf(N, 100, gamma=1e-6))
     with pytest.raises(ValueError, match="features must be 'random'"):
         rf_equilibrium_finite_size(Params(alpha=1.0, N=100, M=1000, P=150, gamma=1e-4))
     with pytest.raises(ValueError, match="above 10%"):               # P - N = 3 at a small ridge
         rf_equilibrium_finite_size(_rf(100, 103, gamma=1e-6))
+
+
+# ------------------------------------------------------------------------------------------
+# with ridge, P < min(N, M): the feature level given the data, first-corrected
+# ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("N, P, gamma, T, m", [
+    (120, 100, 1e-5, 0.0, M),
+    (120, 100, 1e-4, 1e-3, M),
+    (300, 100, 1e-4, 0.0, 160),         # n = M = 160 < N
+])
+def test_ridge_more_features_against_simulator(N, P, gamma, T, m):
+    """400 designs: within 3 standard errors and 1 %, each part within 1.5 %; the plain theory
+    more than 6 standard errors off (1.4-4.5 % here). (Checked with 600 designs, seeds 41, 77, at
+    (120, 100, 1e-5 / 1e-4 / 1e-3), (200, 150, 1e-6), (110, 100, 1e-4), (400, 100, 1e-5),
+    (130, 100, 3e-5, alpha = 1/2), (300, 100, 1e-4, M = 160): all within 1.5 standard errors,
+    |gap| <= 0.26 %, where the plain theory is 6-16 standard errors low.)"""
+    params = _rf(N, P, gamma=gamma, T=T, m=m)
+    fs = rf_equilibrium_finite_size(params)
+    sim = rf_simulate(params, [math.inf], designs=400, seed=30)
+    e, se = sim.error[0], sim.error_sem[0]
+    assert abs(fs.error - e) <= 3 * se and abs(fs.error - e) <= 0.01 * e, (fs.error, e, se)
+    assert fs.bias == pytest.approx(sim.bias[0], rel=0.015)
+    assert fs.label_variance == pytest.approx(sim.label_variance[0], rel=0.015)
+    if T > 0:
+        assert fs.thermal_variance == pytest.approx(sim.thermal_variance[0], rel=0.015)
+    assert fs.mean_field == pytest.approx(sum(rf_equilibrium(params)), rel=1e-12)
+    assert abs(fs.mean_field - e) > 6 * se          # the plain theory fails this test
+
+
+class _ExactSums:
+    """The sums over eig(C) of one data design, exactly (the interface of _DataSums)."""
+
+    def __init__(self, A, lam):
+        _, sv, Vt = np.linalg.svd(A, full_matrices=False)
+        self.c = sv**2
+        self.b = np.einsum("kj,j,kj->k", Vt, lam, Vt)         # v_k^T Lambda v_k
+        self.V = float(lam.sum() - self.b.sum())               # tr(Lambda (I - P_A))
+        self.trB = float(np.sum(self.b / self.c))              # tr(C^-1 A Lambda A^T C^-1)
+
+    def sum(self, rho, weight, poles):
+        w = {"one": np.ones_like(self.c), "b": self.b, "d": self.b / self.c}[weight]
+        return float(np.sum(w * rho(self.c.astype(complex))).real)
+
+
+def test_ridge_given_data_first_correction():
+    """One data design A, 6000 feature draws: E[E_g | A] with ridge against the feature level's
+    first correction with the exact spectrum of C = A A^T (within 4 standard errors); its mean
+    field (the plain theory's feature level) is excluded by the same draws. gamma -> 0 meets the
+    exact identity E_krr + V Y / (N - P - 1) of rf_ridgeless_limit on the same design."""
+    from rfdmft.finite_size import _feature_level
+
+    m, N, P, s2, gamma = 120, 120, 40, 0.03, 1e-3
+    lam = np.arange(1, m + 1, dtype=float) ** -1.5
+    lam /= lam.sum()
+    params = Params.from_spectrum(lam, N=N, P=P, sigma2=s2, gamma=gamma, features="random")
+    rng = np.random.default_rng(12)
+    A = sample_design(params, rng, columns=m)
+    exact = _ExactSums(A, lam)
+    with one_blas_thread():
+        x = np.array([rf_design_error(params, A, sample_features(params, rng),
+                                      [math.inf]).error[0] for _ in range(6000)])
+    se = x.std(ddof=1) / math.sqrt(x.size)
+    corrected = sum(_feature_level(exact, N, P, gamma, s2, 0.0, corrected=True))
+    plain = sum(_feature_level(exact, N, P, gamma, s2, 0.0, corrected=False))
+    assert abs(corrected - x.mean()) < Z * se, ((corrected - x.mean()) / se)
+    assert abs(plain - x.mean()) > Z * se
+    # the ridgeless identity on this design: V + s2 tr B + V (P + s2 tr C^-1) / (N - P - 1)
+    ridgeless = exact.V + s2 * exact.trB \
+        + exact.V * (P + s2 * float(np.sum(1.0 / exact.c))) / (N - P - 1)
+    near = sum(_feature_level(exact, N, P, 1e-10, s2, 0.0, corrected=True))
+    assert near == pytest.approx(ridgeless, rel=1e-6)
+
+
+def test_ridge_more_features_limits():
+    """gamma -> 0: rf_ridgeless_limit (the exact 1 / (N - P - 1) given A), approached linearly in
+    gamma. N -> inf: kernel ridge regression with the M modes, the mode model's own first
+    correction (theory_finite_size at t = inf, a different route: real s and differences)."""
+    exact = rf_ridgeless_limit(_rf(120, 100))
+    for gamma, tol in ((1e-8, 1e-4), (1e-9, 1e-5)):
+        near = rf_equilibrium_finite_size(_rf(120, 100, gamma=gamma))
+        assert near.bias == pytest.approx(exact.bias, rel=tol)
+        assert near.label_variance == pytest.approx(exact.label_variance, rel=tol)
+    for gamma in (1e-4, 1e-2):
+        wide = rf_equilibrium_finite_size(_rf(10**9, 60, m=400, gamma=gamma, sigma2=0.05))
+        modes = theory_finite_size(Params(alpha=1.0, N=400, P=60, gamma=gamma, sigma2=0.05),
+                                   [math.inf])
+        assert wide.bias == pytest.approx(modes.bias[0], rel=1e-6)
+        assert wide.label_variance == pytest.approx(modes.label_variance[0], rel=1e-6)
+        assert wide.error > 1.005 * wide.mean_field              # the correction is not nil
 
 
 # ------------------------------------------------------------------------------------------

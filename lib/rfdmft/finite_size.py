@@ -67,7 +67,19 @@ space, with the first correction above taken to ``s -> 0``. Against the simulato
 designs, ``N, P = 100-200``) this removes the 2-10 % gap of the plain theory near the threshold.
 With ridge and ``min(N, M) < P`` the data level given ``F`` takes the first correction above, its
 sums over the spectrum of ``F Lambda F^T`` in closed form through the features' deterministic
-equivalent (:func:`rf_equilibrium_finite_size`); ``P <= min(N, M)`` with ridge is not covered.
+equivalent (:func:`rf_equilibrium_finite_size`).
+
+With ridge and ``P < min(N, M)`` the roles swap: given the data ``A`` the feature level is the mode
+model with ``P`` dimensions (the eigen-directions of ``C = A A^T``, eigenvalues ``c_k / N``),
+``N`` samples (the columns ``A f_j``) and ridge ``gamma``; the error given ``A`` is a sum of one-
+and two-resolvent traces of ``R = (Phi Phi^T + gamma)^-1`` against diagonal matrices in that
+basis. The first correction above, taken with per-mode ridges ``gamma + eps d_k``, gives both
+(the two-resolvent ones as ``-d/d eps``); its sums over ``eig(C)`` are contour integrals of the
+data level's traces (the mode model with ``M`` modes and ``P`` data, itself first-corrected) around
+the few poles of the feature level (:class:`_DataSums`, :func:`_feature_level`). Without either
+correction it reproduces :func:`rfdmft.rf_theory.rf_equilibrium` to ``1e-13``; ``gamma -> 0`` gives
+the exact ``1 / (N - P - 1)`` of :func:`rf_ridgeless_limit`; ``N -> inf`` the mode model's own
+correction (:func:`theory_finite_size`). Isotropic teacher only.
 
 Random features along the time curve (:func:`rf_theory_finite_size`, ``min(N, M) < P``)
 -----------------------------------------------------------------------------------------
@@ -216,10 +228,11 @@ def _q_real(rule, N: int, P: int, s: float) -> float:
     return math.exp(optimize.brentq(f, lo, 0.0, xtol=1e-16, rtol=1e-15, maxiter=400))
 
 
-def _corrected(rule, N: int, P: int, s: np.ndarray, q: np.ndarray):
+def _corrected(rule, N: int, P: int, s: np.ndarray, q: np.ndarray, sums: bool = False):
     """``(R, Rt, ok)`` at the points ``s`` (complex, any shape) from the mean-field ``q`` there:
     Newton in ``x = P qt`` from ``x = P q``; ``ok`` is False where it did not converge or a
-    corrected ``E Q_kk`` is not the transform of a positive measure of mass one."""
+    corrected ``E Q_kk`` is not the transform of a positive measure of mass one. With ``sums``
+    also the unweighted traces ``E tr Q``: ``(R, Rt, ok, S, St)``, ``S = sum_k G_k``."""
     lam, w = rule.lam, rule.weight
     shape = s.shape
     s = s.reshape(-1)[:, None].astype(complex)
@@ -252,6 +265,9 @@ def _corrected(rule, N: int, P: int, s: np.ndarray, q: np.ndarray):
                                 & (s.real * Gt.real <= 1.0 + _PHYS), axis=1),
                    np.all((sgn * Gt.imag <= tol) & (sgn * (s * Gt).imag >= -tol * np.abs(s)),
                           axis=1))
+    if sums:
+        return (R.reshape(shape), Rt.reshape(shape), ok.reshape(shape),
+                (w * G).sum(axis=1).reshape(shape), (w * Gt).sum(axis=1).reshape(shape))
     return R.reshape(shape), Rt.reshape(shape), ok.reshape(shape)
 
 
@@ -458,10 +474,11 @@ class RFFiniteSize:
     (:func:`rf_ridgeless_limit`, :func:`rf_equilibrium_finite_size`), in the simulator's split:
     ``bias`` is the error of the noise-averaged predictor (the part ``delta`` of the target the
     features cannot represent included, with its amplification), ``label_variance`` the
-    label-noise part,
-    ``thermal_variance`` the Langevin part (``min(N, M) < P`` only).
+    label-noise part, ``thermal_variance`` the Langevin part.
 
-    ``mean_field`` is the plain theory's error (:func:`rfdmft.rf_theory.rf_equilibrium`);
+    ``thermal_variance`` is ``0`` without equilibrium (``T = 0`` or ``gamma = 0`` with
+    ``P < min(N, M)``). ``mean_field`` is the plain theory's error
+    (:func:`rfdmft.rf_theory.rf_equilibrium`);
     ``data_factor`` the exact data-level coefficient (``n / (P - n - 1)`` for ``n = min(N, M) < P``,
     ``1 / (N - P - 1)`` for ``P < min(N, M)``; ``nan`` with ridge, where the data level is
     corrected to first order instead); ``first_level`` the relative change of the error
@@ -800,11 +817,231 @@ def _rf_data_level(rule, N: int, M: int, P: int, kappa0: float, s: float) -> tup
     return f / (P - f), float(Rt[0].real)
 
 
+# ------------------------------------------------------------------------------------------
+# random features with ridge, P < min(N, M): the feature level given the data
+# ------------------------------------------------------------------------------------------
+
+class _DataSums:
+    """Design averages over the data ``A`` (``P x M``, ``P < M``) of sums over the ``P`` nonzero
+    eigenvalues ``c_k`` of ``C = A A^T``, with weights ``1``, ``b_k = v_k^T Lambda v_k``
+    (``v_k`` the right singular vectors of ``A``) or ``b_k / c_k = B_kk``
+    (``B = C^-1 A Lambda A^T C^-1``): the mode model with the ``M`` modes and ``P`` data, in the
+    mean field or with the first correction of :func:`_corrected` (``corrected``).
+
+    The traces ``tau_1(s) = E tr (C + s)^-1 = E tr (H + s)^-1 - (M - P) / s`` and
+    ``tau_b(s) = E sum_k b_k / (c_k + s) = R(s) - V / s`` (``H = A^T A``, ``V = E tr(Lambda (I -
+    P_A))`` its null-space weight, :func:`_null_space_sums`) are analytic at ``s = 0``; for
+    ``rho`` analytic off a few points ``c = -m`` (``m > 0``) and bounded at infinity,
+    ``sum_k w_k (rho(c_k) - rho(inf)) = -(1 / 2 pi i) oint (rho(-s) - rho(inf)) tau_w(s) ds`` on
+    one circle around all the ``m`` that leaves out ``s = 0`` and the spectrum (``s <= -c_min``),
+    by the trapezoidal rule (geometric convergence). ``sum_k b_k rho(c_k) / c_k`` is
+    ``rho(0) E tr B + sum_k b_k (rho(c_k) - rho(0)) / c_k``, ``E tr B = E tr(Lambda H^+) =
+    d/ds [s R(s)]_0`` (as :func:`_null_space_label`)."""
+
+    def __init__(self, rule, M: int, P: int, corrected: bool, nodes: int = 64):
+        self.rule, self.M, self.P, self.corrected, self.nodes = rule, M, P, corrected, nodes
+        level = _null_space_sums(rule, M, P)
+        lam, w = rule.lam, rule.weight
+        self.V = float(w @ (lam * (level["u"] if corrected else level["u0"])))
+        self.total = {"one": float(P), "b": float(w @ lam) - self.V}
+        h = 1e-4 * level["kappa"] * P                  # as in _null_space_label
+        values = [s * float(self._traces(np.array([s + 0j]))[0][0].real) for s in (h, 2.0 * h)]
+        self.trB = (-3.0 * self.V + 4.0 * values[0] - values[1]) / (2.0 * h)
+
+    def _traces(self, s: np.ndarray):
+        """``(E tr(Lambda (H + s)^-1), E tr (H + s)^-1)`` at the points ``s`` (1-d, in the order
+        of a path from a real point: each starts Newton from the previous one)."""
+        rule, M, P = self.rule, self.M, self.P
+        lam, w = rule.lam, rule.weight
+        q = np.empty(s.shape, complex)
+        qk = complex(_q_real(rule, M, P, abs(s[0])))
+        for i, si in enumerate(s):
+            if si.imag == 0:
+                qk = complex(_q_real(rule, M, P, float(si.real)))
+            else:
+                for _ in range(_MAXIT):
+                    g = 1.0 / (si + lam * P * qk)
+                    F = qk - (1.0 - M / P) - (si / P) * np.sum(w * g)
+                    step = F / (1.0 + si * np.sum(w * lam * g * g))
+                    qk -= step
+                    if abs(step) <= _TOL * abs(qk):
+                        break
+                else:
+                    raise RuntimeError(f"the data level's mean field did not converge at s = {si}")
+            q[i] = qk
+        R, Rt, ok, S, St = _corrected(rule, M, P, s, q, sums=True)
+        if not np.all(ok):
+            raise RuntimeError("the data level's first correction is not valid on the contour "
+                               f"(M = {M}, P = {P}); no numbers returned")
+        return (Rt, St) if self.corrected else (R, S)
+
+    def sum(self, rho, weight: str, poles) -> float:
+        """``E sum_k w_k rho(c_k)``, ``w`` ``'one'``, ``'b'`` or ``'d'`` (``b_k / c_k``); ``rho``
+        vectorised, analytic off ``c = -m`` for ``m`` in ``poles`` (all ``> 0``)."""
+        if weight == "d":
+            r0 = rho(np.zeros(1, complex))[0]
+            return float((r0 * self.trB).real) + self.sum(lambda c: (rho(c) - r0) / c, "b", poles)
+        poles = np.sort(np.asarray(poles, float))
+        if not (poles.size and poles[0] > 0 and np.all(np.isfinite(poles))):
+            raise RuntimeError(f"poles must be positive, got {poles}")
+        r_inf = rho(np.array([1e12 * (poles[-1] + 1.0) + 0j]))[0]
+        total = complex(r_inf * self.total[weight])
+        # one circle through s = m_min / 2 and m_max + m_min / 2 (it leaves out s = 0 and the
+        # spectrum): the trapezoidal error is ~ ((r - m_min / 2) / r)^K from the poles inside
+        lo, hi = 0.5 * poles[0], poles[-1] + 0.5 * poles[0]
+        c0, r = 0.5 * (lo + hi), 0.5 * (hi - lo)
+        ratio = max(1.0 - lo / r, 1e-300)           # 0 for one pole (at the centre)
+        K = max(self.nodes, 2 * math.ceil(0.5 * math.log(1e-15) / math.log(ratio)))
+        if K > 4096:
+            raise RuntimeError("the feature level's poles are too far apart for the contour; no "
+                               "numbers returned")
+        theta = np.pi * (np.arange(K // 2) + 0.5) / (K // 2)     # upper half of the circle
+        s = c0 + r * np.exp(1j * np.concatenate([[0.0], theta]))
+        R, S = self._traces(s)
+        tau = (S - (self.M - self.P) / s) if weight == "one" else (R - self.V / s)
+        f = (rho(-s[1:]) - r_inf) * tau[1:] * 1j * r * np.exp(1j * theta)
+        # the lower half is the conjugate of the upper (rho, tau real on the real axis) with
+        # ds conjugated and negated: (1 / 2 pi i) oint = 2 Im(sum f) / K
+        total -= 2.0 * float(np.sum(f).imag) / K
+        return float(total.real)
+
+
+def _feature_level(sums, N: int, P: int, gamma: float, sigma2: float, T: float,
+                   corrected: bool, info: dict | None = None) -> tuple[float, float, float]:
+    r"""``t = inf`` (bias, label-noise variance, thermal variance) of the random-feature model with
+    ridge ``gamma`` for ``P < min(N, M)`` and the isotropic teacher, from the feature level given
+    the data (:func:`rf_equilibrium_finite_size`) in its mean field or with its first correction
+    (``corrected``), the sums over ``eig(C)`` by ``sums`` (a :class:`_DataSums`, or exact sums
+    over one design with the same interface: ``sum``, ``V``, ``trB``).
+
+    With ``lambda(c) = c / N`` (the feature level: ``P`` dimensions, ``N`` samples) and per-mode
+    ridges ``s_k = gamma + eps d_k``: mean field ``G(c) = 1 / (gamma + lambda x)``,
+    ``x = N - P + gamma sum G``, ``D = 1 + gamma sum lambda G^2``, ``beta(c) = lambda x G / D``;
+    corrected ``Gt(c) = 1 / (gamma + lambda (xt - beta))``, ``xt = N - P + gamma sum Gt``. The
+    two-resolvent traces ``E tr(R diag(d) R Y)`` are ``-d/d eps sum_k Y_k Gt_k`` at ``eps = 0``
+    (the same expansion with per-mode ridges), ``R = (Phi Phi^T + gamma)^-1``."""
+    lamf = lambda c: c / N
+    fx = lambda x: x - (N - P) - gamma * (N / x) * sums.sum(lambda c: 1.0 / (c + gamma * N / x),
+                                                            "one", [gamma * N / x])
+    x = optimize.brentq(fx, N - P, N, xtol=1e-14 * N, rtol=1e-15, maxiter=200)
+    m0 = gamma * N / x
+    G = lambda c: 1.0 / (gamma + c * x / N)
+    D = 1.0 + gamma * sums.sum(lambda c: lamf(c) * G(c) ** 2, "one", [m0])
+    if corrected:
+        beta = lambda c: lamf(c) * x * G(c) / D
+
+        def resolvent(xt):
+            # Gt = (c + m0) D / (a2 c^2 + a1 c + a0): poles at the roots -m1, -m2
+            a2, a1, a0 = (xt * D - 1.0) / N, (gamma + m0 * xt / N) * D, gamma * m0 * D
+            disc = a1 * a1 - 4.0 * a2 * a0
+            if not (a2 > 0 and disc > 0):
+                raise ValueError("the feature level's first correction has no positive "
+                                 "resolvent here (N - P of order one at this ridge); no numbers "
+                                 "returned")
+            root = math.sqrt(disc)
+            m1, m2 = 2.0 * a0 / (a1 + root), (a1 + root) / (2.0 * a2)
+            return (lambda c: 1.0 / (gamma + lamf(c) * (xt - beta(c)))), [m0, m1, m2]
+
+        def gap(xt):
+            Gt, poles = resolvent(xt)
+            return xt - (N - P) - gamma * sums.sum(Gt, "one", poles)
+
+        lo, hi = max(x - 0.5, 1.0 / D + 1e-9), x + 1.5
+        if not (gap(lo) < 0 < gap(hi)):
+            raise ValueError("the feature level's first correction did not close (N - P of "
+                             "order one at this ridge); no numbers returned")
+        xt = optimize.brentq(gap, lo, hi, xtol=1e-13 * hi, rtol=1e-15, maxiter=200)
+        Gt, poles = resolvent(xt)
+    else:
+        xt, Gt, poles = x, G, [m0]
+
+    def two(weight):
+        """``(E tr(R diag(d) R C), E tr(R diag(d) R))``, ``d = b / c`` (``'d'``) or ``1``."""
+        xp = sums.sum(lambda c: G(c) * (1.0 - gamma * G(c)), weight, [m0]) / D
+        if not corrected:
+            return tuple(sums.sum(lambda c: Y(c) * G(c) ** 2, weight, [m0])
+                         + xp * sums.sum(lambda c: Y(c) * G(c) ** 2 * lamf(c), "one", [m0])
+                         for Y in (lambda c: c, lambda c: 1.0 + 0.0 * c))
+        Ep = (sums.sum(lambda c: lamf(c) * G(c) ** 2 * (1.0 - 2.0 * gamma * G(c)), weight, [m0])
+              - 2.0 * gamma * xp * sums.sum(lambda c: lamf(c) ** 2 * G(c) ** 3, "one", [m0]))
+        beta_d = lambda c: -lamf(c) * x * G(c) ** 2 / D          # d beta_k = d_k beta_d + beta_0
+        beta_0 = lambda c: (lamf(c) * xp * gamma * G(c) ** 2 / D
+                            - lamf(c) * x * G(c) * Ep / D**2)
+        num = (sums.sum(lambda c: Gt(c) * (1.0 - gamma * Gt(c))
+                        + gamma * Gt(c) ** 2 * lamf(c) * beta_d(c), weight, poles)
+               + gamma * sums.sum(lambda c: Gt(c) ** 2 * lamf(c) * beta_0(c), "one", poles))
+        xtp = num / (1.0 + gamma * sums.sum(lambda c: lamf(c) * Gt(c) ** 2, "one", poles))
+        return tuple(sums.sum(lambda c: Y(c) * Gt(c) ** 2 * (1.0 - lamf(c) * beta_d(c)),
+                              weight, poles)
+                     + sums.sum(lambda c: Y(c) * Gt(c) ** 2 * lamf(c) * (xtp - beta_0(c)),
+                                "one", poles)
+                     for Y in (lambda c: c, lambda c: 1.0 + 0.0 * c))
+
+    V, trB = sums.V, sums.trB
+    Bc, B1 = two("d")                                   # E tr(R B R C), E tr(R B R)
+    Ic, I1 = two("one")                                 # E tr(R^2 C), E tr R^2
+    Sc = sums.sum(lambda c: c * Gt(c), "one", poles)    # E tr(R C)
+    S1 = sums.sum(Gt, "one", poles)                     # E tr R
+    Sd = sums.sum(Gt, "d", poles)                       # E tr(B R)
+    bias = V + gamma**2 * Bc + (V / N) * (Sc - gamma * Ic)
+    label = sigma2 * (trB - 2.0 * gamma * Sd + gamma**2 * B1 + (V / N) * (S1 - gamma * I1))
+    thermal = T * (trB - gamma * Sd + (V / N) * (S1 + (N - P) / gamma)) if T > 0 else 0.0
+    if info is not None:
+        info.update(x=x, xt=xt, trR=S1, trRC=Sc)
+    return float(bias), float(label), float(thermal)
+
+def _rf_ridge_more_features(params: Params) -> RFFiniteSize:
+    """:func:`rf_equilibrium_finite_size` for ``P < min(N, M)`` with ``gamma > 0``."""
+    from .rf_theory import _compressed, rf_equilibrium
+
+    N, M, P, gamma, sigma2, T = (params.N, params.M, params.P, params.gamma, params.sigma2,
+                                 params.T)
+    if not params.isotropic:
+        raise ValueError(f"the finite-size correction with ridge (gamma = {gamma:g} > 0) and "
+                         f"P = {P} < min(N, M) = {min(N, M)} is available for the isotropic "
+                         "teacher only (a structured teacher adds off-diagonal two-resolvent "
+                         "terms at the feature level, not included); got teacher powers that "
+                         "are not all 1")
+    base = rf_equilibrium(params)
+    rule = _compressed(params)
+    with threadpool_limits(1, user_api="blas"):
+        plain_sums, data = _DataSums(rule, M, P, False), _DataSums(rule, M, P, True)
+        plain = _feature_level(plain_sums, N, P, gamma, sigma2, T, corrected=False)
+        mf_info, info = {}, {}
+        parts = _feature_level(data, N, P, gamma, sigma2, T, corrected=True, info=info)
+        data_only = _feature_level(data, N, P, gamma, sigma2, T, corrected=False, info=mf_info)
+    scale = sum(base)
+    if not all(abs(a - b) <= 1e-8 * scale for a, b in zip(plain, base)):
+        raise RuntimeError(f"the feature level's mean field did not reproduce the plain theory "
+                           f"({plain!r} against rf_equilibrium's {base!r}); no numbers returned")
+    error = sum(parts)
+    if not (math.isfinite(error) and error > 0 and all(x >= 0 for x in parts)):
+        raise RuntimeError("the random-feature finite-size correction gave untrusted values; "
+                           "no numbers returned")
+    first_level = abs(sum(data_only) - sum(plain)) / error
+    # the feature level's expansion: its change of E tr R and E tr(R C), as corrected_response
+    resolvent = max(abs(info[k] / mf_info[k] - 1.0) for k in ("trR", "trRC"))
+    if resolvent > MAX_CORRECTION:
+        raise ValueError(f"the feature level's first correction changes the resolvent by "
+                         f"{resolvent:.0%} (above {MAX_CORRECTION:.0%}) at N = {N}, P = {P}, "
+                         f"gamma = {gamma:g}: N - P is too small for a 1/(N - P) expansion at "
+                         "this ridge; no numbers returned")
+    if abs(error - scale) > MAX_CORRECTION * error or first_level > MAX_CORRECTION:
+        raise ValueError(f"the first finite-size correction changes the error by "
+                         f"{abs(error - scale) / error:.0%} (the data level's part "
+                         f"{first_level:.0%}; above {MAX_CORRECTION:.0%} is refused) at "
+                         f"N = {N}, M = {M}, P = {P}, gamma = {gamma:g}: N - P or M - P is too "
+                         "small for a 1/P expansion at this ridge; no numbers returned")
+    return RFFiniteSize(bias=parts[0], label_variance=parts[1], thermal_variance=parts[2],
+                        mean_field=float(scale), data_factor=math.nan,
+                        first_level=float(first_level))
+
+
 def rf_equilibrium_finite_size(params: Params) -> RFFiniteSize:
     r"""The random-feature model's ``t = inf`` error (:func:`rfdmft.rf_theory.rf_equilibrium`) with
     its first finite-size correction. ``gamma = 0``: :func:`rf_ridgeless_limit` (exact at the
-    data level). ``gamma > 0``: for ``min(N, M) < P`` only (more data than features), as
-    follows.
+    data level). ``gamma > 0`` and ``min(N, M) < P`` (more data than features) as follows;
+    ``gamma > 0`` and ``P < min(N, M)`` further below.
 
     1. Given ``F`` the data level is the mode model with the spectrum of ``K = F Lambda F^T``, a
        teacher in feature space and label noise ``sigma2 + delta_F`` (:func:`rf_ridgeless_limit`).
@@ -821,9 +1058,37 @@ def rf_equilibrium_finite_size(params: Params) -> RFFiniteSize:
     Neglected: the first correction of ``B`` (non-isotropic in feature space; its mean-field value
     is kept, scaled by the corrected representable power, :func:`_representable`), the features'
     own finite-size correction of ``R`` at ``gamma > 0`` and ``Cov(delta_F, R_F)``.
-    ``P <= min(N, M)`` with ``gamma > 0`` raises ``ValueError`` (not available: there the captured
-    bias, the null-space weight, carries the correction); so does a correction above
-    :data:`MAX_CORRECTION` of the error.
+
+    ``gamma > 0`` with ``P < min(N, M)`` (more features than data), isotropic teacher: given the
+    data ``A`` (``P x M``, ``C = A A^T``, ``P_A`` the projector onto ``range(A^T)``), the test
+    features split as in :func:`rf_ridgeless_limit` (2.), and with ``R = (Phi Phi^T + gamma)^-1``,
+    ``S = Phi Phi^T`` (Wishart with ``N`` degrees of freedom and scale ``C / N`` given ``A``),
+    ``B = C^-1 A Lambda A^T C^-1``, ``V = tr(Lambda (I - P_A))``:
+
+        E[E_g | A, F] = V + sigma2 tr B - 2 gamma sigma2 tr(B R) + gamma^2 tr(R B R (C + sigma2))
+                        + (V / N) tr(R S R (C + sigma2))   (+ T [tr B - gamma tr(B R)
+                        + (V / N) (tr R + (N - P) / gamma)] with Langevin noise),
+
+    exact (the teacher and the label noise averaged; the cross term of the kernel interpolant's
+    residual with the ridge term vanishes for the isotropic teacher). ``E[. | A]`` is the mode
+    model with the eigenvalues ``c_k / N``, ``N`` samples and ridge ``gamma``: its first correction
+    (each direction sees ``beta_k`` samples fewer), with per-mode ridges ``gamma + eps d_k`` for
+    the two-resolvent traces ``E tr(R diag(d) R Y) = -d/d eps sum_k Y_k E R_kk`` (only the
+    diagonal of ``B`` in the eigenbasis of ``C`` enters, by the sign symmetry of ``S``'s
+    distribution), ``R S R = R - gamma R^2`` (:func:`_feature_level`). The sums over ``eig(C)``
+    with the weights ``1``, ``v_k^T Lambda v_k`` and ``B_kk`` are then the data level (the mode
+    model with the ``M`` modes and ``P`` data) with its own first correction, by contour integrals
+    around the feature level's poles (:class:`_DataSums`). Neglected: second order (both
+    levels' products and the neglected parts of :func:`_corrected`), ``Cov(V, tr(...))``.
+    Verified against the simulator (600 designs, ``N, P = 100-400``: within 1.5 standard errors
+    where the plain theory is 6-16 low), on single designs against ``E[E_g | A]`` (6000 feature
+    draws), ``gamma -> 0`` (:func:`rf_ridgeless_limit`) and ``N -> inf``
+    (:func:`theory_finite_size`). ``first_level`` is the data level's part.
+
+    Raises ``ValueError`` at ``min(N, M) = P``, for a non-isotropic teacher with
+    ``P < min(N, M)``, where the feature level's correction changes ``E tr R`` or ``E tr(R C)`` by
+    more than :data:`MAX_CORRECTION` (``N - P`` of order one at a small ridge) and where a
+    correction exceeds :data:`MAX_CORRECTION` of the error.
     """
     if params.gamma == 0:
         return rf_ridgeless_limit(params)
@@ -836,11 +1101,12 @@ def rf_equilibrium_finite_size(params: Params) -> RFFiniteSize:
     if params.lr > 0:
         raise ValueError(f"lr must be 0 (continuous time), got {params.lr:g}")
     N, M, P, gamma = params.N, params.M, params.P, params.gamma
-    if min(N, M) >= P:
+    if min(N, M) == P:
         raise ValueError(f"the finite-size correction with ridge (gamma = {gamma:g} > 0) is "
-                         f"available for N < P only (or M < P: min(N, M) < P, more data than "
-                         f"features), got N = {N}, M = {M}, P = {P} (gamma = 0 has "
-                         "rf_ridgeless_limit on both sides)")
+                         f"available for min(N, M) != P, got N = {N}, M = {M}, P = {P}: at the "
+                         "interpolation threshold no 1/P expansion holds")
+    if P < min(N, M):
+        return _rf_ridge_more_features(params)
     sigma2, T = params.sigma2, params.T
     base = rf_equilibrium(params)
     rule = _compressed(params)
@@ -917,7 +1183,7 @@ def rf_theory_finite_size(params: Params, times) -> ErrorCurve:
             f"(more data than features), got N = {N}, M = {M}, P = {P}: with P <= min(N, M) the "
             "late-time error is the null-space weight of the feature-space teacher, whose first "
             "correction (non-isotropic, two resolvents) is not available; rf_ridgeless_limit has "
-            "t = inf without ridge")
+            "t = inf without ridge, rf_equilibrium_finite_size with ridge")
     with threadpool_limits(1, user_api="blas"):
         t, signal, delta0, unit, thermal = _rf_parts(params, times)
     rule = _compressed(params)

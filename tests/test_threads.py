@@ -28,8 +28,8 @@ def test_the_session_runs_on_one_thread_each():
 @needs_two_threads
 @pytest.mark.parametrize("N", [37, 300])
 def test_threaded_euler_maruyama_takes_the_serial_path_bit_for_bit(N):
-    """Each step computes row ``j`` of ``w + h (drive - w K)`` with the same ``_drift_column``
-    whether the rows are shared among threads or not (no sum crosses threads, the Langevin
+    """Each step computes rows ``4 b .. 4 b + 3`` of ``w + h (drive - w K)`` with the same ``_drift_block``
+    whether the blocks are shared among threads or not (no sum crosses threads, the Langevin
     kicks are drawn serially after the step), so the paths must be identical, not close."""
     rng = np.random.default_rng(11)
     params = Params(alpha=1.0, N=N, P=N // 2 + 1, gamma=0.05, T=0.02)

@@ -66,6 +66,24 @@ def test_long_time_limit_is_where_the_curve_goes():
         assert x[0] == pytest.approx(x[1], rel=1e-7), part
 
 
+@pytest.mark.parametrize("N, P", [(120, 100), (200, 100), (100, 120)])
+def test_late_times_meet_the_limit_without_losing_digits(N, P):
+    """Without ridge and away from the threshold every mode relaxes at a rate at least the left
+    edge of the spectrum, so from t = 1e7 on the curve is its t = inf value to double precision.
+    Near z = 0, P - d (N > P) or 1 - d/N (N < P) is tiny; taken as a difference it lost
+    eps / |z| (1e-5 at t = 1e8, a wrong sign at 1e12). With weight decay the curve past
+    gamma t = 40 is the limit itself."""
+    params = Params(alpha=1.0, N=N, M=1000, P=P, sigma2=0.02, features="random")
+    late = np.array([1e7, 1e8, 1e9, 1e10])
+    curve = rf_theory(params, np.r_[late, math.inf])
+    for part in ("error", "bias", "label_variance"):
+        x = getattr(curve, part)
+        np.testing.assert_allclose(x[:-1], x[-1], rtol=1e-8, err_msg=part)
+    ridge = params.replace(gamma=1e-3)
+    curve = rf_theory(ridge, [4e4 + 1, 1e12, math.inf])
+    assert np.all(curve.error == curve.error[-1])
+
+
 def test_general_teacher_against_simulator():
     """Teacher mode powers p_k on all M modes (a structured target, p_k ~ k^-0.5). (Nearer the
     threshold, N = 200, P = 150, the ridgeless t = inf error is 2.0-2.3 % above the theory at

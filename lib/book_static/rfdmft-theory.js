@@ -1516,16 +1516,21 @@
   /* rfdmft.rf_theory._quantities at one point s = z + gamma, from kappa, d, d'. */
   function rfQuant(c, s, kap, d, dd) {
     var N = c.p.N, P = c.p.P, delta = c.delta;
-    var a = [1 - d[0] / N, -d[1] / N];
+    var a = [1 - d[0] / N, -d[1] / N], b = [1 - d[0] / P, -d[1] / P];
+    // kappa a P b = s: the factor nearer zero (late times) from the equation, not a difference
+    if (s[0] !== 0 || s[1] !== 0) {
+      if (Math.hypot(b[0], b[1]) < Math.hypot(a[0], a[1])) b = cdiv(s, cscale(cmul(kap, a), P));
+      else a = cdiv(s, cscale(cmul(kap, b), P));
+    }
     var mu = cmul(kap, a);
     var dk = cdiv([1, 0], csub(a, cscale(cmul(kap, dd), 1 / N)));     // d kappa / d mu
     var kd = csub(cmul(kap, d), [delta, 0]);                         // kappa d_p - delta
     var t = cdiv(kd, mu);
     var num = csub(cmul(cmul(cadd(d, cmul(kap, dd)), dk), mu), kd);
     var tp = cdiv(num, cmul(mu, mu));
-    var R = cdiv(d, [P - d[0], -d[1]]);
+    var R = cdiv(d, cscale(b, P));
     return { R: R, Rh: csub([c.S, 0], cmul(s, R)), mu: mu, t: t, tp: tp, f: d, fp: cmul(dd, dk),
-      q: [1 - d[0] / P, -d[1] / P], kappa: kap };
+      q: b, kappa: kap, s: s };
   }
 
   function rfEquilibriumOf(c) {
@@ -1652,7 +1657,8 @@
       var Fl = [], Ft = [];
       for (j = 0; j < nk; j++) {
         var zz = [zr[base + j], zi[base + j]], z2 = cmul(zz, zz), a = A[base + j], b = B[base + j];
-        Fl.push(cdiv(cscale(csub(b.Rh, a.Rh), 2), z2));          // V(t): unit noise
+        // V(t), unit noise: Rh(z/2) - Rh(z) = s(z) R(z) - s(z/2) R(z/2), without sum lambda
+        Fl.push(cdiv(cscale(csub(cmul(a.s, a.R), cmul(b.s, b.R)), 2), z2));
         Ft.push(T > 0 ? cdiv(cscale(b.R, T), zz) : [0, 0]);
       }
       // the full contour: z[w] far to near, then conj(z[w]) near to far

@@ -174,16 +174,24 @@ def _quantities(params: Params, z, kappa=None):
     d, dd = d.reshape(s.shape), dd.reshape(s.shape)
     dp, ddp = dp.reshape(s.shape), ddp.reshape(s.shape)
     delta = _delta(params)
-    mu = kap * (1 - d / N)
-    dk = 1.0 / (1 - d / N - kap * dd / N)          # d kappa / d mu
+    # kappa a P b = s with a = 1 - d/N, b = 1 - d/P: the factor nearer zero (late times: a for
+    # N < P, b for N > P) is taken from the equation, not from a difference of nearly equal
+    # numbers
+    a, b = 1 - d / N, 1 - d / P
+    with np.errstate(divide="ignore", invalid="ignore"):
+        small_b = (np.abs(b) < np.abs(a)) & (s != 0)
+        b = np.where(small_b, s / (kap * a * P), b)
+        a = np.where(~small_b & (s != 0), s / (kap * b * P), a)
+    mu = kap * a
+    dk = 1.0 / (a - kap * dd / N)                  # d kappa / d mu
     with np.errstate(divide="ignore", invalid="ignore"):
         t = (kap * dp - delta) / mu
         tp = ((dp + kap * ddp) * dk * mu - (kap * dp - delta)) / mu**2
     with np.errstate(divide="ignore", invalid="ignore"):      # R = inf at the ridgeless edge
-        R = d / (P - d)
+        R = d / (P * b)
         Rh = float(lam @ w) - s * R
     return dict(R=R, Rh=Rh, mu=mu, t=t, tp=tp, f=d,
-                fp=dd * dk, q=1 - d / P, delta=delta, kappa=kap, signal=float(lam @ wp))
+                fp=dd * dk, q=b, delta=delta, kappa=kap, signal=float(lam @ wp))
 
 
 def rf_equilibrium(params: Params) -> tuple[float, float, float]:
@@ -278,7 +286,8 @@ def _rf_parts(params: Params, times):
     bias = np.full(t.shape, float(lam @ wp) - delta)
     label = np.zeros(t.shape)
     thermal = np.zeros(t.shape)
-    inf = np.isinf(t)
+    # past full relaxation (every rate is at least gamma; e^-40 = 4e-18) the curve is its limit
+    inf = np.isinf(t) | (params.gamma * np.where(np.isinf(t), 0.0, t) > 40.0)
     if inf.any():
         bias[inf], _, label[inf], thermal[inf] = _rf_equilibrium(params)
     go = ~inf & (t > 0)
@@ -295,7 +304,8 @@ def _rf_parts(params: Params, times):
             E = np.exp(tf[:, None] * z[which]) * wt[which]
             return np.imag(np.sum(E * F[which], axis=1))
 
-        lab = invert(2 * (B2["Rh"] - A["Rh"]) / z**2)
+        # Rh(z/2) - Rh(z) = (z + gamma) R(z) - (z/2 + gamma) R(z/2), without the sum of lambda
+        lab = invert(2 * ((z + gamma) * A["R"] - (0.5 * z + gamma) * B2["R"]) / z**2)
         th = invert(T * B2["R"] / z) if T > 0 else np.zeros(tf.size)
         K, phi, a = CONTOUR["K"], CONTOUR["phi"], CONTOUR["a"]
         h = a / K

@@ -130,21 +130,19 @@ def _continue(lam, w, N, P, target, steps):
     return out
 
 
-@functools.lru_cache(maxsize=16)
-def _kappa0(params: Params) -> float:
-    """``d(kappa0) = N`` (``0`` when ``N >= M``): the first level at ``mu = 0``."""
-    if params.N >= params.M:
-        return 0.0
+def _solve_d(params: Params, target: float) -> float:
+    """The ``kappa > 0`` with ``d(kappa) = target`` (``0 < target < M``; ``d`` decreases), by
+    bisection, geometric while the bracket spans more than a factor 4."""
     lam, w = _rule(params)
-    f = lambda k: float(_d(lam, w, np.array([k]))[0][0]) - params.N
-    lo, hi = 0.0, float(lam.max())
+    f = lambda k: float(_d(lam, w, np.array([k]))[0][0]) - target
+    hi = float(lam.max())
     while f(hi) > 0:
         hi *= 2.0
     lo = hi
-    while f(lo) < 0:
+    while f(lo) < 0 and lo > 1e-300:
         lo /= 2.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
+    for _ in range(300):
+        mid = math.sqrt(lo * hi) if hi / lo > 4 else 0.5 * (lo + hi)
         if f(mid) > 0:
             lo = mid
         else:
@@ -152,6 +150,12 @@ def _kappa0(params: Params) -> float:
         if hi - lo <= 1e-15 * hi:
             break
     return 0.5 * (lo + hi)
+
+
+@functools.lru_cache(maxsize=16)
+def _kappa0(params: Params) -> float:
+    """``d(kappa0) = N`` (``0`` when ``N >= M``): the first level at ``mu = 0``."""
+    return 0.0 if params.N >= params.M else _solve_d(params, params.N)
 
 
 def _delta(params: Params) -> float:
@@ -212,7 +216,6 @@ def _rf_equilibrium(params: Params) -> tuple[float, float, float, float]:
     if params.T > 0 and params.gamma == 0 and min(N, M) >= P:
         raise ValueError("t = inf is not allowed with T > 0, gamma = 0 and min(N, M) >= P: the "
                          "weights diffuse freely where the features see the target")
-    lam, w = _rule(params)
     if params.gamma > 0:
         Q = _quantities(params, np.array([0.0 + 0j]))
     else:
@@ -220,23 +223,7 @@ def _rf_equilibrium(params: Params) -> tuple[float, float, float, float]:
             raise ValueError(f"t = inf at min(N, M) = P = {P} without weight decay is the "
                              "interpolation threshold of the random-feature model (the error "
                              "diverges); use gamma > 0 or finite times")
-        target = min(N, P, M)
-        f = lambda k: float(_d(lam, w, np.array([k]))[0][0]) - target
-        lo, hi = 1e-300, float(lam.max())
-        while f(hi) > 0:
-            hi *= 2.0
-        lo = hi
-        while f(lo) < 0 and lo > 1e-300:
-            lo /= 2.0
-        for _ in range(300):
-            mid = math.sqrt(lo * hi) if hi / lo > 4 else 0.5 * (lo + hi)
-            if f(mid) > 0:
-                lo = mid
-            else:
-                hi = mid
-            if hi - lo <= 1e-15 * hi:
-                break
-        kap = np.array([0.5 * (lo + hi) + 0j])
+        kap = np.array([_solve_d(params, min(N, P, M)) + 0j])
         Q = _quantities(params, np.array([0.0 + 0j]), kappa=kap)
     mu0, f0, fp, tp, R = Q["mu"][0], Q["f"][0], Q["fp"][0], Q["tp"][0], Q["R"][0]
     delta = Q["delta"]
